@@ -1,0 +1,79 @@
+# Makefile for miaopi (PGXS)
+
+EXTENSION = miaopi
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+# The rule compiler: pure C99, also built into miaopi-lint and the fuzz target.
+RULES_SRCS = $(filter-out extension/rules/lint.c,$(sort $(wildcard extension/rules/*.c)))
+RULES_OBJS = $(RULES_SRCS:.c=.o)
+GLUE_OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
+
+MODULE_big = miaopi
+OBJS = $(GLUE_OBJS) $(RULES_OBJS)
+DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+
+YAML_CFLAGS := $(shell pkg-config --cflags yaml-0.1 2>/dev/null)
+YAML_LIBS := $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
+
+# pgxs.mk folds these in with := when included, so set them first.
+PG_CPPFLAGS = -Iextension -Iextension/rules $(YAML_CFLAGS)
+PG_CFLAGS = $(MIAOPI_CFLAGS)
+SHLIB_LINK = $(YAML_LIBS)
+
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
+
+EXTRA_CLEAN = miaopi-lint test/fuzz/fuzz_rules
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# ---------------------------------------------------------------------
+# Standalone tools over extension/rules/ (no PostgreSQL headers)
+# ---------------------------------------------------------------------
+STANDALONE_CC ?= cc
+STANDALONE_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -pedantic -O2 -g $(YAML_CFLAGS)
+
+all: miaopi-lint
+
+miaopi-lint: $(RULES_SRCS) extension/rules/lint.c extension/rules/*.h
+	$(STANDALONE_CC) $(STANDALONE_CFLAGS) -o $@ $(RULES_SRCS) extension/rules/lint.c $(YAML_LIBS)
+
+FUZZ_SECONDS ?= 30
+test/fuzz/fuzz_rules: $(RULES_SRCS) test/fuzz/fuzz_rules.c extension/rules/*.h
+	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Iextension/rules $(YAML_CFLAGS) \
+		-o $@ $(RULES_SRCS) test/fuzz/fuzz_rules.c $(YAML_LIBS)
+
+fuzz: test/fuzz/fuzz_rules
+	test/fuzz/run-fuzz $(FUZZ_SECONDS)
+
+# ---------------------------------------------------------------------
+# The two commands, and the rest
+# ---------------------------------------------------------------------
+.PHONY: test demo bench fuzz deps lint-rules
+
+deps:
+	@test/deps.sh
+
+test: deps
+	$(MAKE) clean
+	$(MAKE) MIAOPI_CFLAGS=-Werror
+	$(MAKE) install
+	./miaopi-lint rules/*.yaml
+	test/run-tests.sh
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+demo: deps
+	$(MAKE)
+	$(MAKE) install
+	test/demo/run-demo.sh
+
+bench: deps
+	$(MAKE)
+	$(MAKE) install
+	test/bench/run-bench.sh
+
+lint-rules: miaopi-lint
+	./miaopi-lint rules/*.yaml

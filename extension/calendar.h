@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ *
+ * calendar.h
+ *	  Working-day calendars: per-backend cache of miaopi.calendar and
+ *	  miaopi.calendar_day, and working-day arithmetic.
+ *
+ * IDENTIFICATION
+ *	  extension/calendar.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIAOPI_CALENDAR_H
+#define MIAOPI_CALENDAR_H
+
+#include "utils/date.h"
+#include "utils/timestamp.h"
+
+/*
+ * All of these raise ERROR for an unknown calendar.  *provisional (may be
+ * NULL) is set true when any day consulted lies past the calendar's
+ * published_through, and is never reset to false.
+ */
+extern bool miaopi_is_working_day(const char *calendar, DateADT day,
+								  bool *provisional);
+
+/* End of the n-th working day after start's local day (start day not counted) */
+extern TimestampTz miaopi_add_working_days(const char *calendar, TimestampTz start,
+										   int n, bool *provisional);
+
+/* Working days after a's local day up to and including b's local day */
+extern int	miaopi_working_days_between(const char *calendar, TimestampTz a,
+										TimestampTz b, bool *provisional);
+
+/* Local date of ts in the calendar's time zone */
+extern DateADT miaopi_calendar_local_date(const char *calendar, TimestampTz ts);
+
+#endif							/* MIAOPI_CALENDAR_H */

@@ -1,0 +1,165 @@
+/*-------------------------------------------------------------------------
+ *
+ * miaopi.c
+ *	  Module initialisation, settings and the one clock.
+ *
+ * miaopi.clock_now lets a superuser pin the time miaopi sees, so tests,
+ * demos and replays can walk through weeks of deadlines in seconds.  It is
+ * parsed once in its check hook; miaopi_now() reads the parsed value.
+ *
+ * IDENTIFICATION
+ *	  extension/miaopi.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "miaopi.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+bool		miaopi_internal_update = false;
+
+static char *miaopi_clock_now = NULL;
+static bool clock_pinned = false;
+static TimestampTz clock_value = 0;
+
+/*
+ * parse_timestamptz parses str as timestamptz_in does, without raising an
+ * error (a GUC check hook must not), and returns false if it is not one.
+ */
+static bool
+parse_timestamptz(const char *str, TimestampTz *result)
+{
+	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dtype;
+	int			tz;
+	fsec_t		fsec;
+	struct pg_tm tt;
+
+	if (strlen(str) >= MAXDATELEN)
+		return false;
+	if (ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
+					  MAXDATEFIELDS, &nf) != 0)
+		return false;
+	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0)
+		return false;
+	if (dtype != DTK_DATE)
+		return false;
+	return tm2timestamp(&tt, fsec, &tz, result) == 0;
+}
+
+/*
+ * Check hook for miaopi.clock_now: empty means "use now()"; anything else
+ * must be a timestamptz.  The parsed value travels through *extra.
+ */
+static bool
+check_clock_now(char **newval, void **extra, GucSource source)
+{
+	TimestampTz *parsed;
+	TimestampTz value;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+
+	if (!parse_timestamptz(*newval, &value))
+	{
+		GUC_check_errdetail("miaopi.clock_now must be empty or a timestamp with time zone.");
+		return false;
+	}
+
+	parsed = (TimestampTz *) guc_malloc(LOG, sizeof(TimestampTz));
+	if (parsed == NULL)
+		return false;
+	*parsed = value;
+	*extra = parsed;
+	return true;
+}
+
+/* Assign hook for miaopi.clock_now: only copies what the check hook parsed */
+static void
+assign_clock_now(const char *newval, void *extra)
+{
+	clock_pinned = (extra != NULL);
+	if (extra != NULL)
+		clock_value = *(TimestampTz *) extra;
+}
+
+/*
+ * Module load callback
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("miaopi.clock_now",
+							   "Sets the time miaopi uses instead of now().",
+							   "Empty uses the transaction start time, as now() does.",
+							   &miaopi_clock_now,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   check_clock_now,
+							   assign_clock_now,
+							   NULL);
+
+	MarkGUCPrefixReserved("miaopi");
+}
+
+/*
+ * miaopi_now returns the time every miaopi timestamp comes from.
+ */
+TimestampTz
+miaopi_now(void)
+{
+	if (clock_pinned)
+		return clock_value;
+	return GetCurrentTransactionStartTimestamp();
+}
+
+/* SQL: miaopi.now() */
+PG_FUNCTION_INFO_V1(miaopi_now_sql);
+Datum
+miaopi_now_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TIMESTAMPTZ(miaopi_now());
+}
+
+/*
+ * miaopi_schema_oid returns the OID of schema miaopi, erroring if it is gone.
+ */
+Oid
+miaopi_schema_oid(void)
+{
+	return get_namespace_oid(MIAOPI_SCHEMA, false);
+}
+
+/*
+ * miaopi_relid returns the OID of miaopi.<relname>.
+ */
+Oid
+miaopi_relid(const char *relname)
+{
+	Oid			relid = get_relname_relid(relname, miaopi_schema_oid());
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s.%s\" does not exist", MIAOPI_SCHEMA, relname),
+				 errhint("Run CREATE EXTENSION miaopi, or ALTER EXTENSION miaopi UPDATE.")));
+	return relid;
+}

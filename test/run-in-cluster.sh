@@ -1,0 +1,13 @@
+#!/bin/sh
+# Inside pg_virtualenv: regression tests, then pgTAP, then the concurrency test.
+set -e
+status=0
+make installcheck || { cat regression.diffs 2>/dev/null | head -200; status=1; }
+psql -q -X -c "CREATE EXTENSION IF NOT EXISTS pgtap" postgres >/dev/null
+pg_prove -d postgres --failures test/pgtap/*.sql || status=1
+for t in test/concurrency/*.sh; do
+	[ -f "$t" ] || continue
+	echo "# $t"
+	sh "$t" || status=1
+done
+exit $status
