@@ -83,7 +83,8 @@ check_clock_now(char **newval, void **extra, GucSource source)
 		return false;
 	}
 
-	parsed = (TimestampTz *) guc_malloc(LOG, sizeof(TimestampTz));
+	/* PG15 has no exported guc_malloc; the GUC machinery free()s extra */
+	parsed = (TimestampTz *) malloc(sizeof(TimestampTz));
 	if (parsed == NULL)
 		return false;
 	*parsed = value;
