@@ -15,6 +15,9 @@
 #include "utils/date.h"
 #include "utils/timestamp.h"
 
+/* The most working days add_working_days accepts (about 40 years) */
+#define MIAOPI_MAX_WORKING_DAYS 10000
+
 /*
  * All of these raise ERROR for an unknown calendar.  *provisional (may be
  * NULL) is set true when any day consulted lies past the calendar's
@@ -33,5 +36,14 @@ extern int	miaopi_working_days_between(const char *calendar, TimestampTz a,
 
 /* Local date of ts in the calendar's time zone */
 extern DateADT miaopi_calendar_local_date(const char *calendar, TimestampTz ts);
+
+/* The same arithmetic on dates: n-th working day after day, and the count */
+extern DateADT miaopi_add_working_days_date(const char *calendar, DateADT day,
+											int n, bool *provisional);
+extern int	miaopi_working_days_between_dates(const char *calendar, DateADT a,
+											  DateADT b, bool *provisional);
+
+/* Does ts's local day lie past the calendar's published_through? */
+extern bool miaopi_calendar_past_published(const char *calendar, TimestampTz ts);
 
 #endif							/* MIAOPI_CALENDAR_H */
