@@ -315,4 +315,237 @@ CREATE TABLE miaopi.application (
 COMMENT ON TABLE miaopi.application IS
 	'Applications; INSERT decides them (status, decision, reasons), only miaopi functions move them';
 
--- @@WORKFLOW@@ (application workflow columns, events, act, clock)
+-- ====================================================================
+-- The human path: workflow state, events, act, the clock and sweep
+-- ====================================================================
+
+ALTER TABLE miaopi.application
+	ADD COLUMN step_due		timestamptz,
+	ADD COLUMN paused_at	timestamptz,
+	ADD COLUMN paused_days	int NOT NULL DEFAULT 0,
+	ADD COLUMN clock_flags	int NOT NULL DEFAULT 0;
+COMMENT ON COLUMN miaopi.application.step_due IS
+	'Due of the current workflow step (NULL: no step limit; a pending application''s is computed from submitted_at)';
+COMMENT ON COLUMN miaopi.application.paused_at IS
+	'Set while the clock is paused (pause(), or a supplement requested after acceptance)';
+COMMENT ON COLUMN miaopi.application.paused_days IS
+	'Working days of finished pauses; the dues have moved by this much';
+COMMENT ON COLUMN miaopi.application.clock_flags IS
+	'Internal bits: deadline crossings already recorded, supplement requests used, provisional dues';
+
+-- The open applications: what sweep() and the clock look at most.
+CREATE INDEX application_open ON miaopi.application (id) WHERE closed_at IS NULL;
+
+CREATE TABLE miaopi.event (
+	id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	application_id	bigint NOT NULL,
+	at				timestamptz NOT NULL,
+	action			text NOT NULL,
+	actor			text NOT NULL,
+	from_status		text,
+	to_status		text,
+	comment			text,
+	detail			jsonb NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE miaopi.event IS
+	'Append-only record of every workflow action, pause, resume, extension, deemed acceptance and deadline crossing';
+COMMENT ON COLUMN miaopi.event.action IS
+	'An act() action, or pause, resume, extend, deemed_acceptance, deadline';
+COMMENT ON COLUMN miaopi.event.actor IS
+	'The role that acted (current_user), or miaopi for the machine';
+COMMENT ON COLUMN miaopi.event.detail IS
+	'Dues after the event, the step, a crossing''s light, cause and due';
+CREATE INDEX event_application ON miaopi.event (application_id, id);
+SELECT pg_catalog.pg_extension_config_dump('miaopi.event', '');
+
+CREATE FUNCTION miaopi.event_append_only()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'miaopi_event_append_only'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.event_append_only() IS
+	'Trigger: refuses UPDATE, DELETE and TRUNCATE of miaopi.event';
+REVOKE ALL ON FUNCTION miaopi.event_append_only() FROM PUBLIC;
+
+CREATE TRIGGER event_append_only
+	BEFORE UPDATE OR DELETE ON miaopi.event
+	FOR EACH ROW EXECUTE FUNCTION miaopi.event_append_only();
+COMMENT ON TRIGGER event_append_only ON miaopi.event IS
+	'Events are never changed or removed';
+CREATE TRIGGER event_no_truncate
+	BEFORE TRUNCATE ON miaopi.event
+	FOR EACH STATEMENT EXECUTE FUNCTION miaopi.event_append_only();
+COMMENT ON TRIGGER event_no_truncate ON miaopi.event IS
+	'Events are never removed';
+
+-- The clock reads services through a per-backend cache.
+CREATE TRIGGER service_invalidate
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON miaopi.service
+	FOR EACH STATEMENT EXECUTE FUNCTION miaopi.invalidate_cache();
+COMMENT ON TRIGGER service_invalidate ON miaopi.service IS
+	'Rebuilds the per-backend service cache of the clock after any change';
+
+-- --------------------------------------------------------------------
+-- Workflow
+-- --------------------------------------------------------------------
+
+CREATE FUNCTION miaopi.act(application_id bigint, action text, comment text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'miaopi_act'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.act(bigint, text, text) IS
+	'Moves an application one workflow step (accept, refuse, request_supplement, supplement_received, review, approve, reject, deliver, withdraw) and returns its new status';
+
+CREATE FUNCTION miaopi.pause(application_id bigint, reason text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'miaopi_pause'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.pause(bigint, text) IS
+	'Pauses an accepted application''s clock for a period the law does not count (supplement, hearing, inspection, expert_review, public_notice, other)';
+
+CREATE FUNCTION miaopi.resume(application_id bigint)
+RETURNS int
+AS 'MODULE_PATHNAME', 'miaopi_resume'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.resume(bigint) IS
+	'Resumes a paused clock; moves both dues and the step due by the working days paused, and returns them';
+
+CREATE FUNCTION miaopi.extend(application_id bigint, days int, reason text)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'miaopi_extend'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.extend(bigint, int, text) IS
+	'Extends a licence''s statutory time limit once, by at most its service''s extension_days (art. 42: 10 working days); returns the new statutory_due';
+
+CREATE FUNCTION miaopi.sweep()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'miaopi_sweep'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.sweep() IS
+	'Applies deemed acceptance (art. 32), records each new yellow, red and overdue crossing once with NOTIFY miaopi_deadline, and returns how many events it recorded';
+
+REVOKE ALL ON FUNCTION miaopi.act(bigint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION miaopi.pause(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION miaopi.resume(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION miaopi.extend(bigint, int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION miaopi.sweep() FROM PUBLIC;
+
+-- --------------------------------------------------------------------
+-- The clock view.  One function per computed column, all with the same
+-- arguments, so a query computes only the columns it uses.
+-- --------------------------------------------------------------------
+
+CREATE FUNCTION miaopi.clock_step(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS text
+AS 'MODULE_PATHNAME', 'miaopi_clock_step'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_step(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: the current step at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_accepted_at(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'miaopi_clock_accepted_at'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_accepted_at(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: when the clock started at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_promised_due(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'miaopi_clock_promised_due'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_promised_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: the promised due at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_statutory_due(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'miaopi_clock_statutory_due'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_statutory_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: the statutory due at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_step_due(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'miaopi_clock_step_due'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_step_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: the current step''s due at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_used(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS int
+AS 'MODULE_PATHNAME', 'miaopi_clock_used'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_used(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: working days used at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_remaining(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS int
+AS 'MODULE_PATHNAME', 'miaopi_clock_remaining'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_remaining(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: working days remaining at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_provisional(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'miaopi_clock_provisional'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_provisional(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: whether anything counted lies past published_through at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_light(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS text
+AS 'MODULE_PATHNAME', 'miaopi_clock_light'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_light(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: the light at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_within_promised(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'miaopi_clock_within_promised'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_within_promised(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: whether the decision came within promised_due at miaopi.now()';
+
+CREATE FUNCTION miaopi.clock_within_statutory(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'miaopi_clock_within_statutory'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_within_statutory(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'Internal, for view miaopi.clock: whether the decision came within statutory_due at miaopi.now()';
+
+CREATE VIEW miaopi.clock AS
+SELECT
+	a.id AS application,
+	a.service_code AS service,
+	a.status,
+	miaopi.clock_step(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS step,
+	miaopi.clock_accepted_at(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS accepted_at,
+	miaopi.clock_promised_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS promised_due,
+	miaopi.clock_statutory_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS statutory_due,
+	miaopi.clock_step_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS step_due,
+	a.paused_at IS NOT NULL AS paused,
+	a.paused_days,
+	miaopi.clock_used(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS used_working_days,
+	miaopi.clock_remaining(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS remaining_working_days,
+	miaopi.clock_provisional(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS provisional,
+	miaopi.clock_light(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS light,
+	a.paused_at AS paused_since,
+	a.closed_at,
+	miaopi.clock_within_promised(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS within_promised,
+	miaopi.clock_within_statutory(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS within_statutory
+FROM miaopi.application a;
+COMMENT ON VIEW miaopi.clock IS
+	'Time-limit clock of every application at miaopi.now(): current step, dues, working days used and remaining, and the light (green, yellow, red, overdue)';
+COMMENT ON COLUMN miaopi.clock.step IS 'Current workflow step: accept, review, decide, deliver; NULL once closed';
+COMMENT ON COLUMN miaopi.clock.accepted_at IS 'When the clock started (submission for services without an accept step)';
+COMMENT ON COLUMN miaopi.clock.promised_due IS 'End of the last working day of the agency''s promised time limit (承诺时限)';
+COMMENT ON COLUMN miaopi.clock.statutory_due IS 'End of the last working day of the statutory time limit (法定时限), after any extension';
+COMMENT ON COLUMN miaopi.clock.step_due IS 'End of the last working day of the current step''s limit';
+COMMENT ON COLUMN miaopi.clock.paused IS 'Whether the clock is paused now';
+COMMENT ON COLUMN miaopi.clock.paused_days IS 'Working days of finished pauses, by which the dues have moved';
+COMMENT ON COLUMN miaopi.clock.used_working_days IS 'Working days of the promised time used (up to today, or to the decision)';
+COMMENT ON COLUMN miaopi.clock.remaining_working_days IS 'Working days after today up to promised_due; negative once past it';
+COMMENT ON COLUMN miaopi.clock.provisional IS 'Whether a due or today lies past the calendar''s published_through (plain week assumed)';
+COMMENT ON COLUMN miaopi.clock.light IS 'green; yellow near promised_due; red past promised_due or step_due; overdue past statutory_due';
+COMMENT ON COLUMN miaopi.clock.paused_since IS 'When the current pause began';
+COMMENT ON COLUMN miaopi.clock.closed_at IS 'When the application was closed (delivered, refused, withdrawn)';
+COMMENT ON COLUMN miaopi.clock.within_promised IS 'Once decided: whether the decision came within promised_due';
+COMMENT ON COLUMN miaopi.clock.within_statutory IS 'Once decided: whether the decision came within statutory_due';

@@ -1,0 +1,942 @@
+/*-------------------------------------------------------------------------
+ *
+ * clock.c
+ *	  The time-limit clock: the per-backend service cache, an application's
+ *	  current step, dues, used and remaining working days and light, the
+ *	  functions behind view miaopi.clock, and sweep().
+ *
+ * The clock of an accepted application runs from accepted_at against two
+ * dues, promised_due (the agency's promise) and statutory_due (the law's
+ * limit), both the end of a working day in the service's calendar.  A
+ * pause freezes the clock at paused_at; resuming moves both dues (and the
+ * current step's due) by the working days paused.  The decision stops the
+ * clock; delivery closes the application.  Each step of the service's
+ * sequence may carry its own limit, tracked as step_due.
+ *
+ * Light: green; yellow once warn_ratio of the promised working days are
+ * used or at most one working day remains after today; red past
+ * promised_due or past step_due; overdue past statutory_due.  A closed
+ * application keeps the light it finished with.
+ *
+ * Everything here is computed from an application's own columns and the
+ * cached service, so view miaopi.clock costs a few comparisons and at most
+ * three O(1) calendar counts per row, with no join and no SPI.  The view
+ * calls one small SQL function per column, all with the same arguments;
+ * PostgreSQL evaluates only the columns a query uses.
+ *
+ * Service cache: every row of miaopi.service is read at once with a plain
+ * heap scan (as pg_cron loads its job table), so the clock works for
+ * roles that cannot read miaopi.service and inside parallel workers.  It
+ * lives in "miaopi service cache" under CacheMemoryContext and is
+ * invalidated like the calendar cache: a statement trigger on
+ * miaopi.service calls CacheInvalidateRelcacheByRelid, and the relcache
+ * callback only sets service_cache_stale.  A service whose row is
+ * malformed (a bad steps list) is cached with the reason and raises an
+ * error only when it is used.
+ *
+ * sweep() scans the open applications without locks, then locks each
+ * candidate with FOR UPDATE SKIP LOCKED, recomputes its clock and records
+ * what it finds; clock_flags remembers each crossing, so a crossing is
+ * recorded exactly once even by concurrent sweeps.
+ *
+ * IDENTIFICATION
+ *	  extension/clock.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "calendar.h"
+#include "clock.h"
+#include "miaopi.h"
+#include "workflow.h"
+
+#define SERVICE_BUCKETS 256
+
+/* A cached service, or the reason its row cannot be used */
+typedef struct ServiceEntry
+{
+	MiaopiService svc;
+	char	   *invalid;
+} ServiceEntry;
+
+/* What the clock_* SQL functions keep in fn_extra */
+typedef struct ClockFnCache
+{
+	uint64		generation;
+	const MiaopiService *svc;
+	int			len;
+	char		code[FLEXIBLE_ARRAY_MEMBER];
+} ClockFnCache;
+
+static MemoryContext service_cxt = NULL;
+static ServiceEntry **service_buckets = NULL;
+static bool service_cache_stale = false;
+static bool service_callback_registered = false;
+static uint64 service_generation = 1;
+static Oid	service_relid = InvalidOid;
+
+static const char *const status_names[] = {
+	"pending", "supplement", "accepted", "reviewed",
+	"approved", "rejected", "refused", "withdrawn"
+};
+static const char *const step_names[] = {"accept", "review", "decide", "deliver"};
+static const char *const light_names[] = {"green", "yellow", "red", "overdue"};
+static const char *const kind_names[] = {"licence", "public_service", "filing"};
+
+/* Relcache callback: flag the service cache stale; nothing else */
+static void
+service_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == service_relid)
+		service_cache_stale = true;
+}
+
+/* Name of a status */
+const char *
+miaopi_status_name(MiaopiStatus status)
+{
+	return status < MIAOPI_ST_UNKNOWN ? status_names[status] : "unknown";
+}
+
+/* Status from its name; MIAOPI_ST_UNKNOWN if none */
+MiaopiStatus
+miaopi_status_from_name(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < MIAOPI_ST_UNKNOWN; i++)
+		if (strcmp(name, status_names[i]) == 0)
+			return (MiaopiStatus) i;
+	return MIAOPI_ST_UNKNOWN;
+}
+
+/* Name of a step, or NULL for none */
+const char *
+miaopi_step_name(MiaopiStep step)
+{
+	return step < MIAOPI_STEP_NONE ? step_names[step] : NULL;
+}
+
+/* Name of a light */
+const char *
+miaopi_light_name(MiaopiLight light)
+{
+	return light_names[light];
+}
+
+/* Name of a service kind */
+const char *
+miaopi_kind_name(MiaopiKind kind)
+{
+	return kind_names[kind];
+}
+
+/*
+ * parse_steps fills svc's steps from the service's steps jsonb, or returns
+ * why it cannot.  An empty list means the kind's whole sequence, no limits.
+ */
+static char *
+parse_steps(MiaopiService *svc, Jsonb *steps)
+{
+	JsonbContainer *root = &steps->root;
+	int			n;
+	int			i;
+	int			last = -1;
+
+	for (i = 0; i < MIAOPI_NSTEPS; i++)
+	{
+		svc->has_step[i] = false;
+		svc->step_limit[i] = -1;
+	}
+	svc->has_step[MIAOPI_STEP_DECIDE] = true;
+	svc->has_step[MIAOPI_STEP_DELIVER] = true;
+
+	if (!JsonContainerIsArray(root) || JsonContainerIsScalar(root))
+		return psprintf("steps of service \"%s\" is not a JSON array", svc->code);
+	n = JsonContainerSize(root);
+	if (n == 0)
+	{
+		svc->has_step[MIAOPI_STEP_ACCEPT] = (svc->kind != MIAOPI_KIND_FILING);
+		svc->has_step[MIAOPI_STEP_REVIEW] = (svc->kind == MIAOPI_KIND_LICENCE);
+		return NULL;
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *elem = getIthJsonbValueFromContainer(root, i);
+		JsonbValue	key;
+		JsonbValue *name;
+		JsonbValue *limit;
+		int			s;
+		char	   *sname;
+
+		if (elem == NULL || elem->type != jbvBinary ||
+			!JsonContainerIsObject(elem->val.binary.data))
+			return psprintf("element %d of the steps of service \"%s\" is not an object",
+							i + 1, svc->code);
+		key.type = jbvString;
+		key.val.string.val = "step";
+		key.val.string.len = 4;
+		name = findJsonbValueFromContainer(elem->val.binary.data, JB_FOBJECT, &key);
+		if (name == NULL || name->type != jbvString)
+			return psprintf("element %d of the steps of service \"%s\" has no \"step\" name",
+							i + 1, svc->code);
+		sname = pnstrdup(name->val.string.val, name->val.string.len);
+		for (s = 0; s < MIAOPI_NSTEPS; s++)
+			if (strcmp(sname, step_names[s]) == 0)
+				break;
+		if (s == MIAOPI_NSTEPS)
+			return psprintf("service \"%s\" has an unknown step \"%s\"", svc->code, sname);
+		if (s <= last)
+			return psprintf("step \"%s\" of service \"%s\" is out of order or repeated",
+							sname, svc->code);
+		if ((s == MIAOPI_STEP_REVIEW && svc->kind != MIAOPI_KIND_LICENCE) ||
+			(s == MIAOPI_STEP_ACCEPT && svc->kind == MIAOPI_KIND_FILING))
+			return psprintf("a %s has no step \"%s\" (service \"%s\")",
+							kind_names[svc->kind], sname, svc->code);
+		last = s;
+		svc->has_step[s] = true;
+
+		key.val.string.val = "limit";
+		key.val.string.len = 5;
+		limit = findJsonbValueFromContainer(elem->val.binary.data, JB_FOBJECT, &key);
+		if (limit != NULL && limit->type == jbvNumeric)
+		{
+			int32		v = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+															  NumericGetDatum(limit->val.numeric)));
+
+			if (v < 0 || v > MIAOPI_MAX_WORKING_DAYS)
+				return psprintf("step \"%s\" of service \"%s\" has limit %d, outside 0 to %d",
+								sname, svc->code, v, MIAOPI_MAX_WORKING_DAYS);
+			svc->step_limit[s] = v;
+		}
+		else if (limit != NULL && limit->type != jbvNull)
+			return psprintf("the limit of step \"%s\" of service \"%s\" is not a number",
+							sname, svc->code);
+	}
+	return NULL;
+}
+
+/* Column number of attname in tupdesc, or an internal error */
+static int
+attnum_of(TupleDesc tupdesc, const char *attname)
+{
+	int			attnum = SPI_fnumber(tupdesc, attname);
+
+	if (attnum <= 0)
+		elog(ERROR, "miaopi.service has no column \"%s\"", attname);
+	return attnum;
+}
+
+/*
+ * service_load_all reads every service into the cache with one heap scan.
+ */
+static void
+service_load_all(void)
+{
+	Relation	rel;
+	TupleDesc	tupdesc;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext oldcxt;
+	int			a_code,
+				a_kind,
+				a_calendar,
+				a_statutory,
+				a_promised,
+				a_steps,
+				a_warn,
+				a_ext;
+
+	service_relid = miaopi_relid("service");
+	if (service_cxt == NULL)
+		service_cxt = AllocSetContextCreate(CacheMemoryContext,
+											"miaopi service cache",
+											ALLOCSET_DEFAULT_SIZES);
+	rel = table_open(service_relid, AccessShareLock);
+	tupdesc = RelationGetDescr(rel);
+	a_code = attnum_of(tupdesc, "code");
+	a_kind = attnum_of(tupdesc, "kind");
+	a_calendar = attnum_of(tupdesc, "calendar");
+	a_statutory = attnum_of(tupdesc, "statutory_days");
+	a_promised = attnum_of(tupdesc, "promised_days");
+	a_steps = attnum_of(tupdesc, "steps");
+	a_warn = attnum_of(tupdesc, "warn_ratio");
+	a_ext = attnum_of(tupdesc, "extension_days");
+
+	oldcxt = MemoryContextSwitchTo(service_cxt);
+	service_buckets = palloc0(sizeof(ServiceEntry *) * SERVICE_BUCKETS);
+
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		ServiceEntry *e = palloc0(sizeof(ServiceEntry));
+		MiaopiService *s = &e->svc;
+		bool		isnull;
+		Datum		d;
+		char	   *kind;
+		uint32		h;
+
+		d = heap_getattr(tup, a_code, tupdesc, &isnull);
+		if (isnull)
+			continue;
+		s->code = TextDatumGetCString(d);
+		s->codelen = strlen(s->code);
+		d = heap_getattr(tup, a_kind, tupdesc, &isnull);
+		kind = isnull ? "" : TextDatumGetCString(d);
+		if (strcmp(kind, "licence") == 0)
+			s->kind = MIAOPI_KIND_LICENCE;
+		else if (strcmp(kind, "public_service") == 0)
+			s->kind = MIAOPI_KIND_PUBLIC_SERVICE;
+		else if (strcmp(kind, "filing") == 0)
+			s->kind = MIAOPI_KIND_FILING;
+		else
+			e->invalid = psprintf("service \"%s\" has an unknown kind \"%s\"", s->code, kind);
+		d = heap_getattr(tup, a_calendar, tupdesc, &isnull);
+		s->calendar = isnull ? pstrdup("cn") : TextDatumGetCString(d);
+		d = heap_getattr(tup, a_statutory, tupdesc, &isnull);
+		s->statutory_days = isnull ? 0 : DatumGetInt32(d);
+		d = heap_getattr(tup, a_promised, tupdesc, &isnull);
+		s->promised_days = isnull ? 0 : DatumGetInt32(d);
+		d = heap_getattr(tup, a_warn, tupdesc, &isnull);
+		s->warn_ratio = isnull ? 0.9 :
+			DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+		d = heap_getattr(tup, a_ext, tupdesc, &isnull);
+		s->extension_days = isnull ? 0 : DatumGetInt32(d);
+		if (s->statutory_days < 0 || s->statutory_days > MIAOPI_MAX_WORKING_DAYS ||
+			s->promised_days < 0 || s->promised_days > MIAOPI_MAX_WORKING_DAYS)
+			e->invalid = psprintf("the time limits of service \"%s\" are outside 0 to %d working days",
+								  s->code, MIAOPI_MAX_WORKING_DAYS);
+		d = heap_getattr(tup, a_steps, tupdesc, &isnull);
+		if (e->invalid == NULL && !isnull)
+			e->invalid = parse_steps(s, DatumGetJsonbP(d));
+		else if (e->invalid == NULL)
+			e->invalid = parse_steps(s, DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																		  CStringGetDatum("[]"))));
+
+		h = hash_bytes((const unsigned char *) s->code, s->codelen) % SERVICE_BUCKETS;
+		s->next = (MiaopiService *) service_buckets[h];
+		service_buckets[h] = e;
+	}
+	systable_endscan(scan);
+	MemoryContextSwitchTo(oldcxt);
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * miaopi_service_lookup returns the cached service with code (len bytes,
+ * not necessarily terminated), loading the cache if needed.  An unknown
+ * code raises an error unless missing_ok, and a malformed service always
+ * does.  The pointer is valid until the next lookup.
+ */
+const MiaopiService *
+miaopi_service_lookup(const char *code, int len, bool missing_ok)
+{
+	ServiceEntry *e;
+	uint32		h;
+
+	if (!service_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(service_relcache_callback, (Datum) 0);
+		service_callback_registered = true;
+	}
+	if (service_cache_stale || service_buckets == NULL)
+	{
+		service_cache_stale = false;
+		service_buckets = NULL;
+		if (service_cxt != NULL)
+			MemoryContextReset(service_cxt);
+		service_generation++;
+		PG_TRY();
+		{
+			service_load_all();
+		}
+		PG_CATCH();
+		{
+			/* never keep a half-built table */
+			service_buckets = NULL;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+
+	h = hash_bytes((const unsigned char *) code, len) % SERVICE_BUCKETS;
+	for (e = service_buckets[h]; e != NULL; e = (ServiceEntry *) e->svc.next)
+	{
+		if (e->svc.codelen == len && memcmp(e->svc.code, code, len) == 0)
+		{
+			if (e->invalid)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s", e->invalid),
+						 errdetail("The row of service \"%s\" in miaopi.service cannot drive a clock.",
+								   e->svc.code),
+						 errhint("Load the service's rules again, or correct its row in miaopi.service.")));
+			return &e->svc;
+		}
+	}
+	if (!missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("service \"%.*s\" does not exist", len, code),
+				 errhint("Load the service's rules with miaopi.load_rules first.")));
+	return NULL;
+}
+
+/* The first step of svc's sequence after step (decide and deliver always exist) */
+MiaopiStep
+miaopi_step_after(const MiaopiService *svc, MiaopiStep step)
+{
+	int			s;
+
+	for (s = step + 1; s < MIAOPI_NSTEPS; s++)
+		if (svc->has_step[s])
+			return (MiaopiStep) s;
+	return MIAOPI_STEP_NONE;
+}
+
+/* The step an application is in, from its status */
+MiaopiStep
+miaopi_current_step(const MiaopiService *svc, const MiaopiAppRow *row)
+{
+	if (MIAOPI_HAS_TS(row->closed_at))
+		return MIAOPI_STEP_NONE;
+	switch (row->status)
+	{
+		case MIAOPI_ST_PENDING:
+			return svc->has_step[MIAOPI_STEP_ACCEPT] ? MIAOPI_STEP_ACCEPT :
+				miaopi_step_after(svc, MIAOPI_STEP_ACCEPT);
+		case MIAOPI_ST_SUPPLEMENT:
+			if (!MIAOPI_HAS_TS(row->accepted_at))
+				return MIAOPI_STEP_ACCEPT;
+			if (row->clock_flags & MIAOPI_FLAG_FROM_REVIEWED)
+				return MIAOPI_STEP_DECIDE;
+			return miaopi_step_after(svc, MIAOPI_STEP_ACCEPT);
+		case MIAOPI_ST_ACCEPTED:
+			return miaopi_step_after(svc, MIAOPI_STEP_ACCEPT);
+		case MIAOPI_ST_REVIEWED:
+			return MIAOPI_STEP_DECIDE;
+		case MIAOPI_ST_APPROVED:
+		case MIAOPI_ST_REJECTED:
+			return MIAOPI_STEP_DELIVER;
+		default:
+			return MIAOPI_STEP_NONE;
+	}
+}
+
+/* Due of step when it starts at start: NO_TS when the step has no limit */
+TimestampTz
+miaopi_step_due_from(const MiaopiService *svc, MiaopiStep step,
+					 TimestampTz start, bool *provisional)
+{
+	if (step == MIAOPI_STEP_NONE || svc->step_limit[step] < 0 ||
+		!MIAOPI_HAS_TS(start))
+		return MIAOPI_NO_TS;
+	return miaopi_add_working_days(svc->calendar, start, svc->step_limit[step],
+								   provisional);
+}
+
+/* Does a real timestamp lie past the calendar's published days? */
+static bool
+past_published(const char *calendar, TimestampTz ts)
+{
+	return MIAOPI_HAS_TS(ts) && miaopi_calendar_past_published(calendar, ts);
+}
+
+/*
+ * miaopi_clock_compute fills *k with the clock of row (of service svc) at
+ * instant now.
+ */
+void
+miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
+					 TimestampTz now, MiaopiClock *k)
+{
+	const char *cal = svc->calendar;
+	bool		closed = MIAOPI_HAS_TS(row->closed_at);
+	bool		decided = (row->status == MIAOPI_ST_APPROVED ||
+						   row->status == MIAOPI_ST_REJECTED);
+	bool		prov = (row->clock_flags & MIAOPI_FLAG_PROVISIONAL) != 0;
+	TimestampTz step_at;
+
+	memset(k, 0, sizeof(MiaopiClock));
+	k->within_promised = k->within_statutory = -1;
+	k->step = miaopi_current_step(svc, row);
+
+	/* Acceptance is implicit at submission when the service has no accept step */
+	k->accepted_at = row->accepted_at;
+	if (!MIAOPI_HAS_TS(k->accepted_at) && row->status == MIAOPI_ST_PENDING &&
+		!svc->has_step[MIAOPI_STEP_ACCEPT] && !closed)
+		k->accepted_at = row->submitted_at;
+	k->promised_due = row->promised_due;
+	k->statutory_due = row->statutory_due;
+	if (MIAOPI_HAS_TS(k->accepted_at))
+	{
+		if (!MIAOPI_HAS_TS(k->promised_due))
+			k->promised_due = miaopi_add_working_days(cal, k->accepted_at,
+													  svc->promised_days, &prov);
+		if (!MIAOPI_HAS_TS(k->statutory_due))
+			k->statutory_due = miaopi_add_working_days(cal, k->accepted_at,
+													   svc->statutory_days, &prov);
+	}
+
+	/* A pending row's step started at submission; later steps store their due */
+	k->step_due = MIAOPI_NO_TS;
+	if (k->step != MIAOPI_STEP_NONE)
+	{
+		if (row->status == MIAOPI_ST_PENDING)
+			k->step_due = miaopi_step_due_from(svc, k->step, row->submitted_at, &prov);
+		else
+			k->step_due = row->step_due;
+	}
+
+	/* Where the decision clock and the step clock stand */
+	if (decided)
+		k->clock_at = MIAOPI_HAS_TS(row->decided_at) ? row->decided_at :
+			(closed ? row->closed_at : now);
+	else if (closed)
+		k->clock_at = row->closed_at;
+	else if (MIAOPI_HAS_TS(row->paused_at))
+		k->clock_at = row->paused_at;
+	else
+		k->clock_at = now;
+	step_at = MIAOPI_HAS_TS(row->paused_at) ? row->paused_at : now;
+
+	k->overdue = MIAOPI_HAS_TS(k->statutory_due) && k->clock_at > k->statutory_due;
+	k->red = MIAOPI_HAS_TS(k->promised_due) && k->clock_at > k->promised_due;
+	k->step_red = !closed && MIAOPI_HAS_TS(k->step_due) && step_at > k->step_due;
+
+	if (MIAOPI_HAS_TS(k->accepted_at) && MIAOPI_HAS_TS(k->promised_due) &&
+		k->clock_at >= k->accepted_at)
+	{
+		k->has_used = true;
+		k->used = miaopi_working_days_between(cal, k->accepted_at, k->clock_at, NULL) -
+			row->paused_days;
+		k->remaining = miaopi_working_days_between(cal, k->clock_at, k->promised_due, NULL);
+		if (!decided && !closed && !k->red && !k->overdue)
+		{
+			int			total = miaopi_working_days_between(cal, k->accepted_at,
+															k->promised_due, NULL) -
+				row->paused_days;
+
+			k->yellow = (k->used >= svc->warn_ratio * total || k->remaining <= 1);
+		}
+	}
+	if (decided)
+	{
+		if (MIAOPI_HAS_TS(k->promised_due))
+			k->within_promised = !k->red;
+		if (MIAOPI_HAS_TS(k->statutory_due))
+			k->within_statutory = !k->overdue;
+	}
+
+	if (k->overdue)
+		k->light = MIAOPI_LIGHT_OVERDUE;
+	else if (k->red || k->step_red)
+		k->light = MIAOPI_LIGHT_RED;
+	else if (k->yellow)
+		k->light = MIAOPI_LIGHT_YELLOW;
+	else
+		k->light = MIAOPI_LIGHT_GREEN;
+
+	k->provisional = prov ||
+		past_published(cal, k->promised_due) ||
+		past_published(cal, k->statutory_due) ||
+		past_published(cal, k->step_due) ||
+		past_published(cal, k->clock_at);
+}
+
+/* ---------------------------------------------------------------------
+ * The functions behind view miaopi.clock.  All take the same arguments:
+ * (service_code, status, submitted_at, accepted_at, decided_at, closed_at,
+ *  promised_due, statutory_due, step_due, paused_at, paused_days,
+ *  clock_flags)
+ * ---------------------------------------------------------------------
+ */
+
+/* Timestamp argument argno, or NO_TS when NULL */
+static inline TimestampTz
+ts_arg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? MIAOPI_NO_TS : PG_GETARG_TIMESTAMPTZ(argno);
+}
+
+/*
+ * clock_from_args computes the clock from the view's arguments; returns
+ * false (the column is NULL) for an unknown service or status.
+ */
+static bool
+clock_from_args(FunctionCallInfo fcinfo, MiaopiClock *k)
+{
+	ClockFnCache *fc = (ClockFnCache *) fcinfo->flinfo->fn_extra;
+	const MiaopiService *svc;
+	MiaopiAppRow row;
+	text	   *code;
+	text	   *status;
+	const char *s;
+	int			len;
+	char		stbuf[16];
+	int			stlen;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return false;
+	code = PG_GETARG_TEXT_PP(0);
+	s = VARDATA_ANY(code);
+	len = VARSIZE_ANY_EXHDR(code);
+
+	if (fc != NULL && !service_cache_stale && fc->generation == service_generation &&
+		fc->len == len && memcmp(fc->code, s, len) == 0)
+		svc = fc->svc;
+	else
+	{
+		svc = miaopi_service_lookup(s, len, true);
+		if (fc == NULL || fc->len < len)
+		{
+			fc = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+									offsetof(ClockFnCache, code) + len + 1);
+			fcinfo->flinfo->fn_extra = fc;
+		}
+		fc->generation = service_generation;
+		fc->svc = svc;
+		fc->len = len;
+		memcpy(fc->code, s, len);
+	}
+	if (svc == NULL)
+		return false;
+
+	status = PG_GETARG_TEXT_PP(1);
+	stlen = VARSIZE_ANY_EXHDR(status);
+	if (stlen >= (int) sizeof(stbuf))
+		return false;
+	memcpy(stbuf, VARDATA_ANY(status), stlen);
+	stbuf[stlen] = '\0';
+
+	memset(&row, 0, sizeof(row));
+	row.status = miaopi_status_from_name(stbuf);
+	if (row.status == MIAOPI_ST_UNKNOWN)
+		return false;
+	row.submitted_at = ts_arg(fcinfo, 2);
+	row.accepted_at = ts_arg(fcinfo, 3);
+	row.decided_at = ts_arg(fcinfo, 4);
+	row.closed_at = ts_arg(fcinfo, 5);
+	row.promised_due = ts_arg(fcinfo, 6);
+	row.statutory_due = ts_arg(fcinfo, 7);
+	row.step_due = ts_arg(fcinfo, 8);
+	row.paused_at = ts_arg(fcinfo, 9);
+	row.paused_days = PG_ARGISNULL(10) ? 0 : PG_GETARG_INT32(10);
+	row.clock_flags = PG_ARGISNULL(11) ? 0 : PG_GETARG_INT32(11);
+
+	miaopi_clock_compute(svc, &row, miaopi_now(), k);
+	return true;
+}
+
+/* SQL: miaopi.clock_step(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_step);
+Datum
+miaopi_clock_step(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k) || k.step == MIAOPI_STEP_NONE)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(miaopi_step_name(k.step)));
+}
+
+/* SQL: miaopi.clock_accepted_at(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_accepted_at);
+Datum
+miaopi_clock_accepted_at(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k) || !MIAOPI_HAS_TS(k.accepted_at))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(k.accepted_at);
+}
+
+/* SQL: miaopi.clock_promised_due(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_promised_due);
+Datum
+miaopi_clock_promised_due(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k) || !MIAOPI_HAS_TS(k.promised_due))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(k.promised_due);
+}
+
+/* SQL: miaopi.clock_statutory_due(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_statutory_due);
+Datum
+miaopi_clock_statutory_due(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k) || !MIAOPI_HAS_TS(k.statutory_due))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(k.statutory_due);
+}
+
+/* SQL: miaopi.clock_step_due(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_step_due);
+Datum
+miaopi_clock_step_due(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k) || !MIAOPI_HAS_TS(k.step_due))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(k.step_due);
+}
+
+/* SQL: miaopi.clock_used(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_used);
+Datum
+miaopi_clock_used(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k) || !k.has_used)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(k.used);
+}
+
+/* SQL: miaopi.clock_remaining(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_remaining);
+Datum
+miaopi_clock_remaining(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k) || !k.has_used)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(k.remaining);
+}
+
+/* SQL: miaopi.clock_provisional(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_provisional);
+Datum
+miaopi_clock_provisional(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k))
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(k.provisional);
+}
+
+/* SQL: miaopi.clock_light(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_light);
+Datum
+miaopi_clock_light(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k))
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(miaopi_light_name(k.light)));
+}
+
+/* SQL: miaopi.clock_within_promised(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_within_promised);
+Datum
+miaopi_clock_within_promised(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k) || k.within_promised < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(k.within_promised == 1);
+}
+
+/* SQL: miaopi.clock_within_statutory(...) */
+PG_FUNCTION_INFO_V1(miaopi_clock_within_statutory);
+Datum
+miaopi_clock_within_statutory(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+
+	if (!clock_from_args(fcinfo, &k) || k.within_statutory < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(k.within_statutory == 1);
+}
+
+/* ---------------------------------------------------------------------
+ * sweep()
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * sweep_one applies deemed acceptance to, and records the new crossings
+ * of, application id, once it holds the row lock.  Returns the number of
+ * events recorded.
+ */
+static int
+sweep_one(int64 id, TimestampTz now)
+{
+	MiaopiAppRow row;
+	const MiaopiService *svc;
+	MiaopiClock k;
+	int			found = 0;
+	int32		old_flags;
+	MiaopiStatus old_status;
+	TimestampTz old_accepted;
+
+	if (!miaopi_app_lock(id, true, &row))
+		return 0;				/* gone, closed, or being acted on: next sweep */
+	if (MIAOPI_HAS_TS(row.closed_at))
+		return 0;
+	svc = miaopi_service_lookup(row.service_code, strlen(row.service_code), true);
+	if (svc == NULL)
+		return 0;
+	old_flags = row.clock_flags;
+	old_status = row.status;
+	old_accepted = row.accepted_at;
+
+	/* Deemed acceptance (art. 32): five working days without a word */
+	if (row.status == MIAOPI_ST_PENDING && svc->has_step[MIAOPI_STEP_ACCEPT])
+	{
+		TimestampTz deadline = miaopi_add_working_days(svc->calendar, row.submitted_at,
+													   MIAOPI_DEEMED_ACCEPTANCE_DAYS,
+													   NULL);
+
+		if (MIAOPI_HAS_TS(row.submitted_at) && now > deadline)
+		{
+			StringInfoData detail;
+
+			/* the accept step ran over; record that first */
+			miaopi_clock_compute(svc, &row, now, &k);
+			found += miaopi_record_crossings(svc, &row, &k, now, false);
+
+			miaopi_app_accept(svc, &row, row.submitted_at, now);
+			initStringInfo(&detail);
+			appendStringInfoString(&detail, "{\"reason\": ");
+			escape_json(&detail, "no acceptance, refusal or supplement request within 5 working days of submission (art. 32)");
+			appendStringInfoString(&detail, ", \"deadline\": ");
+			miaopi_json_timestamp(&detail, deadline);
+			appendStringInfoString(&detail, ", \"accepted_at\": ");
+			miaopi_json_timestamp(&detail, row.accepted_at);
+			appendStringInfoChar(&detail, '}');
+			miaopi_event_insert(row.id, now, "deemed_acceptance", MIAOPI_MACHINE,
+								miaopi_status_name(old_status),
+								miaopi_status_name(row.status), NULL, detail.data);
+			miaopi_notify(&row, "deemed_acceptance", NULL, NULL, row.accepted_at);
+			found++;
+		}
+	}
+
+	miaopi_clock_compute(svc, &row, now, &k);
+	found += miaopi_record_crossings(svc, &row, &k, now, true);
+
+	if (row.clock_flags != old_flags || row.status != old_status ||
+		row.accepted_at != old_accepted)
+		miaopi_app_update(&row);
+	return found;
+}
+
+/* SQL: miaopi.sweep() */
+PG_FUNCTION_INFO_V1(miaopi_sweep);
+Datum
+miaopi_sweep(PG_FUNCTION_ARGS)
+{
+	TimestampTz now = miaopi_now();
+	Portal		portal;
+	int64	   *ids = NULL;
+	int64		nids = 0;
+	int64		maxids = 0;
+	int64		i;
+	int64		found = 0;
+	Oid			save_userid;
+	int			save_sec_context;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+
+	miaopi_become_owner(&save_userid, &save_sec_context);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* Pass 1: find candidates among the open applications, without locks */
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "miaopi sweep rows",
+								   ALLOCSET_DEFAULT_SIZES);
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT " MIAOPI_APP_COLUMNS
+									   " FROM miaopi.application WHERE closed_at IS NULL",
+									   0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		uint64		r;
+
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		for (r = 0; r < SPI_processed; r++)
+		{
+			MiaopiAppRow row;
+			const MiaopiService *svc;
+			MiaopiClock k;
+			bool		candidate = false;
+
+			miaopi_app_from_tuple(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, &row);
+			svc = miaopi_service_lookup(row.service_code, strlen(row.service_code), true);
+			if (svc == NULL)
+				continue;
+			if (row.status == MIAOPI_ST_PENDING && svc->has_step[MIAOPI_STEP_ACCEPT] &&
+				MIAOPI_HAS_TS(row.submitted_at) &&
+				now > miaopi_add_working_days(svc->calendar, row.submitted_at,
+											  MIAOPI_DEEMED_ACCEPTANCE_DAYS, NULL))
+				candidate = true;
+			else
+			{
+				miaopi_clock_compute(svc, &row, now, &k);
+				candidate = miaopi_crossings_due(&row, &k, true);
+			}
+			if (candidate)
+			{
+				if (nids == maxids)
+				{
+					maxids = maxids ? maxids * 2 : 256;
+					ids = ids ? repalloc_huge(ids, sizeof(int64) * maxids) :
+						MemoryContextAllocHuge(TopTransactionContext, sizeof(int64) * maxids);
+				}
+				ids[nids++] = row.id;
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(rowcxt);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+
+	/* Pass 2: lock, recompute and record each candidate */
+	for (i = 0; i < nids; i++)
+	{
+		found += sweep_one(ids[i], now);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	SPI_finish();
+	miaopi_restore_user(save_userid, save_sec_context);
+	if (ids)
+		pfree(ids);
+	PG_RETURN_INT64(found);
+}
