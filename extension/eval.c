@@ -91,6 +91,7 @@ typedef struct EvalState
 } EvalState;
 
 static bool eval_expr(EvalState *st, const MrExpr *e, Value *out);
+static bool eval_error(EvalState *st, const char *fmt,...) pg_attribute_printf(2, 3);
 
 static const Value missing_value = {MR_TYPE_NULL};
 
