@@ -295,7 +295,11 @@ miaopi_lookup_prepare_all(MiaopiProgram *prog)
 	int			i;
 
 	for (i = 0; i < svc->nlookups; i++)
+	{
 		prepare_one(&states[i], svc->lookups[i]);
+		if (states[i].broken)
+			prog->broken_lookups = true;
+	}
 	return states;
 }
 

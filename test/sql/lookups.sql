@@ -1,4 +1,6 @@
 -- Lookups into the agency's own tables: resolution, typing, parameters,
+SET datestyle = 'ISO, YMD';
+SET timezone = 'Asia/Shanghai';
 -- privileges at run time, and tables that change after the rules loaded.
 SET miaopi.clock_now = '2026-12-01 10:00:00+08';
 CREATE SCHEMA registry;
