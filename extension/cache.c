@@ -378,8 +378,9 @@ default_hint(MrErrorKind kind)
 		case MR_ERR_UNAVAILABLE:
 			return "Remove it; this version of miaopi does not support it yet.";
 		case MR_ERR_UNDEFINED_TABLE:
+			return "Create the lookup table first, or correct its name in the rule (unqualified names mean schema public).";
 		case MR_ERR_UNDEFINED_COLUMN:
-			return "Create the lookup table first, or correct its name in the rule.";
+			return "Correct the column name in the rule, or add the column to the table.";
 		case MR_ERR_PRIVILEGE:
 			return "Grant SELECT on the lookup table to the role that loads the rules.";
 		default:
