@@ -32,7 +32,7 @@
  *
  * Cache lifecycle: entries live in "miaopi calendar cache", a child of
  * CacheMemoryContext.  A statement-level trigger on both tables calls
- * CacheInvalidateRelcacheByRelid (miaopi_invalidate_cache); the relcache
+ * CacheInvalidateRelcacheByRelid (miaopi_invalidate, cache.c); the relcache
  * callback only sets calendar_cache_stale (it must not touch catalogs,
  * allocate or fail), and the next lookup resets the whole context and
  * bumps calendar_generation.  Callers never hold an entry across another
@@ -49,7 +49,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -929,27 +928,4 @@ miaopi_is_provisional_sql(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(c->has_published &&
 				   (DATE_IS_NOEND(day) || day > c->published_through));
-}
-
-/*
- * Trigger: a statement changed a table behind a miaopi cache; tell every
- * backend (this one at the next command) to rebuild.
- */
-PG_FUNCTION_INFO_V1(miaopi_invalidate_cache);
-Datum
-miaopi_invalidate_cache(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("miaopi_invalidate_cache: must be called as trigger")));
-	if (!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("miaopi_invalidate_cache: must be fired for each statement")));
-
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	PG_RETURN_POINTER(NULL);
 }

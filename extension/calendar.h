@@ -34,14 +34,16 @@ extern TimestampTz miaopi_add_working_days(const char *calendar, TimestampTz sta
 extern int	miaopi_working_days_between(const char *calendar, TimestampTz a,
 										TimestampTz b, bool *provisional);
 
+/* Working days after day a up to and including day b (negative if b < a) */
+extern int	miaopi_working_days_between_dates(const char *calendar, DateADT a,
+											  DateADT b, bool *provisional);
+
 /* Local date of ts in the calendar's time zone */
 extern DateADT miaopi_calendar_local_date(const char *calendar, TimestampTz ts);
 
-/* The same arithmetic on dates: n-th working day after day, and the count */
+/* The n-th working day after day (day itself not counted) */
 extern DateADT miaopi_add_working_days_date(const char *calendar, DateADT day,
 											int n, bool *provisional);
-extern int	miaopi_working_days_between_dates(const char *calendar, DateADT a,
-											  DateADT b, bool *provisional);
 
 /* Does ts's local day lie past the calendar's published_through? */
 extern bool miaopi_calendar_past_published(const char *calendar, TimestampTz ts);
