@@ -100,6 +100,13 @@ typedef struct MiaopiLookupState
 	int			nfilters;
 	ProbeFilter *filters;
 	Oid			result_type;	/* base type of the result column */
+	/* open during one evaluation only (see probe_direct) */
+	uint64		scan_generation;	/* == eval_generation while open */
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	struct MiaopiLookupState *next_open;
 	/* otherwise a kept SPI plan */
 	SPIPlanPtr	plan;
 } MiaopiLookupState;
@@ -110,6 +117,15 @@ typedef struct ResolverCtx
 } ResolverCtx;
 
 static bool spi_open = false;
+
+/*
+ * Lookups with an index scan open in the current evaluation.  A scan belongs
+ * to the evaluation whose generation it carries; after an ERROR the abort
+ * has released it, and the next evaluation's new generation makes us forget
+ * it without touching it.
+ */
+static MiaopiLookupState *open_scans = NULL;
+static uint64 eval_generation = 0;
 
 /* ----------
  * Resolution
@@ -613,20 +629,20 @@ canonical_datum(Datum d, Oid typid)
 
 /*
  * One direct probe: scan the chosen index with the bound values, check the
- * remaining conditions on each row, stop at the first that passes.
+ * remaining conditions on each row, stop at the first that passes.  The
+ * relation, index scan and slot stay open for the rest of the evaluation,
+ * so all(plates, p, exists(...)) rescans instead of starting over; they are
+ * closed by miaopi_lookup_finish (or by transaction abort after an ERROR).
  */
 static void
 probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
 			 bool *found, Datum *value, bool *isnull)
 {
-	Relation	rel = table_open(ls->relid, AccessShareLock);
-	Relation	idx = index_open(ls->indexoid, AccessShareLock);
 	ScanKeyData skeys[INDEX_MAX_KEYS];
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
+	int			nkeys = Min(ls->nkeys, INDEX_MAX_KEYS);
 	int			i;
 
-	for (i = 0; i < ls->nkeys && i < INDEX_MAX_KEYS; i++)
+	for (i = 0; i < nkeys; i++)
 	{
 		ProbeKey   *key = &ls->keys[i];
 
@@ -635,13 +651,21 @@ probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
 									   params[key->cond]);
 	}
 
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), Min(ls->nkeys, INDEX_MAX_KEYS), 0);
-	index_rescan(scan, skeys, Min(ls->nkeys, INDEX_MAX_KEYS), NULL, 0);
-	slot = table_slot_create(rel, NULL);
+	if (ls->scan_generation != eval_generation)
+	{
+		ls->scan_generation = eval_generation;
+		ls->rel = table_open(ls->relid, AccessShareLock);
+		ls->idx = index_open(ls->indexoid, AccessShareLock);
+		ls->scan = index_beginscan(ls->rel, ls->idx, GetActiveSnapshot(), nkeys, 0);
+		ls->slot = table_slot_create(ls->rel, NULL);
+		ls->next_open = open_scans;
+		open_scans = ls;
+	}
+	index_rescan(ls->scan, skeys, nkeys, NULL, 0);
 
 	*found = false;
 	*isnull = true;
-	while (!*found && index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (!*found && index_getnext_slot(ls->scan, ForwardScanDirection, ls->slot))
 	{
 		bool		pass = true;
 
@@ -649,7 +673,7 @@ probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
 		{
 			ProbeFilter *f = &ls->filters[i];
 			bool		null;
-			Datum		v = slot_getattr(slot, f->attnum, &null);
+			Datum		v = slot_getattr(ls->slot, f->attnum, &null);
 
 			pass = !null && DatumGetBool(FunctionCall2Coll(&f->proc, f->collation,
 														   v, params[f->cond]));
@@ -659,11 +683,11 @@ probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
 		*found = true;
 		if (lk->column)
 		{
-			Datum		d = slot_getattr(slot, ls->attnums[lk->nconds], isnull);
+			Datum		d = slot_getattr(ls->slot, ls->attnums[lk->nconds], isnull);
 
 			if (!*isnull)
 			{
-				Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel),
+				Form_pg_attribute att = TupleDescAttr(RelationGetDescr(ls->rel),
 													  ls->attnums[lk->nconds] - 1);
 
 				*value = canonical_datum(datumCopy(d, att->attbyval, att->attlen),
@@ -671,11 +695,27 @@ probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
 			}
 		}
 	}
+	ExecClearTuple(ls->slot);
+}
 
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
-	index_close(idx, NoLock);
-	table_close(rel, NoLock);
+/* Close the index scans an evaluation left open */
+static void
+close_scans(void)
+{
+	while (open_scans != NULL)
+	{
+		MiaopiLookupState *ls = open_scans;
+
+		open_scans = ls->next_open;
+		ExecDropSingleTupleTableSlot(ls->slot);
+		index_endscan(ls->scan);
+		index_close(ls->idx, NoLock);
+		table_close(ls->rel, NoLock);
+		ls->scan_generation = 0;
+		ls->scan = NULL;
+		ls->slot = NULL;
+		ls->next_open = NULL;
+	}
 }
 
 /* ----------
@@ -845,6 +885,8 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 void
 miaopi_lookup_begin(void)
 {
+	eval_generation++;
+	open_scans = NULL;
 	spi_open = false;
 }
 
@@ -854,6 +896,7 @@ miaopi_lookup_begin(void)
 void
 miaopi_lookup_finish(void)
 {
+	close_scans();
 	if (spi_open)
 	{
 		MemoryContext caller = CurrentMemoryContext;
