@@ -831,6 +831,44 @@ miaopi_calendar_past_published(const char *calendar, TimestampTz ts)
 	return cal_local_date(c, ts) > c->published_through;
 }
 
+/*
+ * miaopi_working_days_split counts a..b and b..c with one lookup and three
+ * date conversions (the clock calls it for every row it shows).
+ */
+void
+miaopi_working_days_split(const char *calendar, TimestampTz a, TimestampTz b,
+						  TimestampTz c, int *ab, int *bc)
+{
+	MiaopiCalendar *cal = calendar_lookup(calendar);
+	int64		db = cal_local_date(cal, b);
+
+	*ab = (int) cal_between(cal, cal_local_date(cal, a), db);
+	*bc = (int) cal_between(cal, db, cal_local_date(cal, c));
+}
+
+/*
+ * miaopi_calendar_any_past_published says whether the local day of any of
+ * ts[0..n-1] lies past published_through; DT_NOBEGIN entries are skipped.
+ */
+bool
+miaopi_calendar_any_past_published(const char *calendar, const TimestampTz *ts,
+								   int n)
+{
+	MiaopiCalendar *c = calendar_lookup(calendar);
+	int			i;
+
+	if (!c->has_published)
+		return false;
+	for (i = 0; i < n; i++)
+	{
+		if (TIMESTAMP_IS_NOBEGIN(ts[i]))
+			continue;
+		if (TIMESTAMP_IS_NOEND(ts[i]) || cal_local_date(c, ts[i]) > c->published_through)
+			return true;
+	}
+	return false;
+}
+
 /* ---------------------------------------------------------------------
  * SQL functions
  * ---------------------------------------------------------------------

@@ -48,4 +48,16 @@ extern DateADT miaopi_add_working_days_date(const char *calendar, DateADT day,
 /* Does ts's local day lie past the calendar's published_through? */
 extern bool miaopi_calendar_past_published(const char *calendar, TimestampTz ts);
 
+/*
+ * With one calendar lookup: *ab = working days after a's local day up to
+ * b's, *bc = the same from b to c (the clock's used and remaining days).
+ */
+extern void miaopi_working_days_split(const char *calendar, TimestampTz a,
+									  TimestampTz b, TimestampTz c,
+									  int *ab, int *bc);
+
+/* Does any of the n timestamps (DT_NOBEGIN ones are skipped) lie past published_through? */
+extern bool miaopi_calendar_any_past_published(const char *calendar,
+											   const TimestampTz *ts, int n);
+
 #endif							/* MIAOPI_CALENDAR_H */

@@ -80,10 +80,12 @@ typedef struct ServiceEntry
 /* What the clock_* SQL functions keep in fn_extra */
 typedef struct ClockFnCache
 {
-	uint64		generation;
-	const MiaopiService *svc;
-	int			len;
-	char		code[FLEXIBLE_ARRAY_MEMBER];
+	uint64		generation;		/* service cache generation of svc */
+	const MiaopiService *svc;	/* the service of the last row, or NULL */
+	Oid			light_oid[4];	/* miaopi.light labels, for clock_light */
+	int			len;			/* the last row's service code */
+	int			cap;
+	char	   *code;
 } ClockFnCache;
 
 static MemoryContext service_cxt = NULL;
@@ -454,20 +456,16 @@ miaopi_step_due_from(const MiaopiService *svc, MiaopiStep step,
 								   provisional);
 }
 
-/* Does a real timestamp lie past the calendar's published days? */
-static bool
-past_published(const char *calendar, TimestampTz ts)
-{
-	return MIAOPI_HAS_TS(ts) && miaopi_calendar_past_published(calendar, ts);
-}
-
 /*
  * miaopi_clock_compute fills *k with the clock of row (of service svc) at
- * instant now.
+ * instant now.  Dues, step and the crossing conditions red, overdue and
+ * step_red are always computed; want says what else is needed (yellow and
+ * the light need the used and remaining days; provisional its own look at
+ * the calendar), so the clock view pays only for the columns a query uses.
  */
 void
 miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
-					 TimestampTz now, MiaopiClock *k)
+					 TimestampTz now, MiaopiClock *k, int want)
 {
 	const char *cal = svc->calendar;
 	bool		closed = MIAOPI_HAS_TS(row->closed_at);
@@ -523,21 +521,24 @@ miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
 	k->red = MIAOPI_HAS_TS(k->promised_due) && k->clock_at > k->promised_due;
 	k->step_red = !closed && MIAOPI_HAS_TS(k->step_due) && step_at > k->step_due;
 
+	/*
+	 * Used and remaining working days of the promised time.  used +
+	 * remaining is the promised time (paused days excluded), so the warning
+	 * share needs no third count.  Yellow matters only while undecided and
+	 * not yet red.
+	 */
 	if (MIAOPI_HAS_TS(k->accepted_at) && MIAOPI_HAS_TS(k->promised_due) &&
-		k->clock_at >= k->accepted_at)
+		k->clock_at >= k->accepted_at &&
+		((want & MIAOPI_CLOCK_USED) ||
+		 ((want & MIAOPI_CLOCK_LIGHT) && !decided && !closed && !k->red && !k->overdue)))
 	{
+		miaopi_working_days_split(cal, k->accepted_at, k->clock_at, k->promised_due,
+								  &k->used, &k->remaining);
+		k->used -= row->paused_days;
 		k->has_used = true;
-		k->used = miaopi_working_days_between(cal, k->accepted_at, k->clock_at, NULL) -
-			row->paused_days;
-		k->remaining = miaopi_working_days_between(cal, k->clock_at, k->promised_due, NULL);
 		if (!decided && !closed && !k->red && !k->overdue)
-		{
-			int			total = miaopi_working_days_between(cal, k->accepted_at,
-															k->promised_due, NULL) -
-				row->paused_days;
-
-			k->yellow = (k->used >= svc->warn_ratio * total || k->remaining <= 1);
-		}
+			k->yellow = (k->used >= svc->warn_ratio * (k->used + k->remaining) ||
+						 k->remaining <= 1);
 	}
 	if (decided)
 	{
@@ -556,11 +557,17 @@ miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
 	else
 		k->light = MIAOPI_LIGHT_GREEN;
 
-	k->provisional = prov ||
-		past_published(cal, k->promised_due) ||
-		past_published(cal, k->statutory_due) ||
-		past_published(cal, k->step_due) ||
-		past_published(cal, k->clock_at);
+	k->provisional = prov;
+	if (!prov && (want & MIAOPI_CLOCK_PROVISIONAL))
+	{
+		TimestampTz consulted[4];
+
+		consulted[0] = k->promised_due;
+		consulted[1] = k->statutory_due;
+		consulted[2] = k->step_due;
+		consulted[3] = k->clock_at;
+		k->provisional = miaopi_calendar_any_past_published(cal, consulted, 4);
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -583,7 +590,7 @@ ts_arg(FunctionCallInfo fcinfo, int argno)
  * false (the column is NULL) for an unknown service or status.
  */
 static bool
-clock_from_args(FunctionCallInfo fcinfo, MiaopiClock *k)
+clock_from_args(FunctionCallInfo fcinfo, MiaopiClock *k, int want)
 {
 	ClockFnCache *fc = (ClockFnCache *) fcinfo->flinfo->fn_extra;
 	const MiaopiService *svc;
@@ -601,17 +608,22 @@ clock_from_args(FunctionCallInfo fcinfo, MiaopiClock *k)
 	s = VARDATA_ANY(code);
 	len = VARSIZE_ANY_EXHDR(code);
 
-	if (fc != NULL && !service_cache_stale && fc->generation == service_generation &&
+	if (fc == NULL)
+	{
+		fc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ClockFnCache));
+		fc->len = -1;
+		fcinfo->flinfo->fn_extra = fc;
+	}
+	if (!service_cache_stale && fc->generation == service_generation &&
 		fc->len == len && memcmp(fc->code, s, len) == 0)
 		svc = fc->svc;
 	else
 	{
 		svc = miaopi_service_lookup(s, len, true);
-		if (fc == NULL || fc->len < len)
+		if (fc->cap < len)
 		{
-			fc = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
-									offsetof(ClockFnCache, code) + len + 1);
-			fcinfo->flinfo->fn_extra = fc;
+			fc->cap = Max(len, 32);
+			fc->code = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, fc->cap);
 		}
 		fc->generation = service_generation;
 		fc->svc = svc;
@@ -628,10 +640,13 @@ clock_from_args(FunctionCallInfo fcinfo, MiaopiClock *k)
 	memcpy(stbuf, VARDATA_ANY(status), stlen);
 	stbuf[stlen] = '\0';
 
-	memset(&row, 0, sizeof(row));
 	row.status = miaopi_status_from_name(stbuf);
 	if (row.status == MIAOPI_ST_UNKNOWN)
 		return false;
+	row.id = 0;
+	row.service_code = NULL;
+	row.decision = NULL;
+	row.decided_by = NULL;
 	row.submitted_at = ts_arg(fcinfo, 2);
 	row.accepted_at = ts_arg(fcinfo, 3);
 	row.decided_at = ts_arg(fcinfo, 4);
@@ -643,7 +658,7 @@ clock_from_args(FunctionCallInfo fcinfo, MiaopiClock *k)
 	row.paused_days = PG_ARGISNULL(10) ? 0 : PG_GETARG_INT32(10);
 	row.clock_flags = PG_ARGISNULL(11) ? 0 : PG_GETARG_INT32(11);
 
-	miaopi_clock_compute(svc, &row, miaopi_now(), k);
+	miaopi_clock_compute(svc, &row, miaopi_now(), k, want);
 	return true;
 }
 
@@ -654,7 +669,7 @@ miaopi_clock_step(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k) || k.step == MIAOPI_STEP_NONE)
+	if (!clock_from_args(fcinfo, &k, 0) || k.step == MIAOPI_STEP_NONE)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(miaopi_step_name(k.step)));
 }
@@ -666,7 +681,7 @@ miaopi_clock_accepted_at(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k) || !MIAOPI_HAS_TS(k.accepted_at))
+	if (!clock_from_args(fcinfo, &k, 0) || !MIAOPI_HAS_TS(k.accepted_at))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(k.accepted_at);
 }
@@ -678,7 +693,7 @@ miaopi_clock_promised_due(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k) || !MIAOPI_HAS_TS(k.promised_due))
+	if (!clock_from_args(fcinfo, &k, 0) || !MIAOPI_HAS_TS(k.promised_due))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(k.promised_due);
 }
@@ -690,7 +705,7 @@ miaopi_clock_statutory_due(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k) || !MIAOPI_HAS_TS(k.statutory_due))
+	if (!clock_from_args(fcinfo, &k, 0) || !MIAOPI_HAS_TS(k.statutory_due))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(k.statutory_due);
 }
@@ -702,7 +717,7 @@ miaopi_clock_step_due(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k) || !MIAOPI_HAS_TS(k.step_due))
+	if (!clock_from_args(fcinfo, &k, 0) || !MIAOPI_HAS_TS(k.step_due))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(k.step_due);
 }
@@ -714,7 +729,7 @@ miaopi_clock_used(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k) || !k.has_used)
+	if (!clock_from_args(fcinfo, &k, MIAOPI_CLOCK_USED) || !k.has_used)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(k.used);
 }
@@ -726,7 +741,7 @@ miaopi_clock_remaining(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k) || !k.has_used)
+	if (!clock_from_args(fcinfo, &k, MIAOPI_CLOCK_USED) || !k.has_used)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(k.remaining);
 }
@@ -738,21 +753,39 @@ miaopi_clock_provisional(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k))
+	if (!clock_from_args(fcinfo, &k, MIAOPI_CLOCK_PROVISIONAL))
 		PG_RETURN_NULL();
 	PG_RETURN_BOOL(k.provisional);
 }
 
-/* SQL: miaopi.clock_light(...) */
+/*
+ * SQL: miaopi.clock_light(...) returns miaopi.light, an enum: hashing and
+ * sorting it is cheap, and it sorts by severity.  The labels' OIDs are
+ * looked up once per call site.
+ */
 PG_FUNCTION_INFO_V1(miaopi_clock_light);
 Datum
 miaopi_clock_light(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
+	ClockFnCache *fc;
 
-	if (!clock_from_args(fcinfo, &k))
+	if (!clock_from_args(fcinfo, &k, MIAOPI_CLOCK_LIGHT))
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(miaopi_light_name(k.light)));
+	fc = (ClockFnCache *) fcinfo->flinfo->fn_extra;
+	if (!OidIsValid(fc->light_oid[0]))
+	{
+		Oid			typid = get_fn_expr_rettype(fcinfo->flinfo);
+		int			i;
+
+		if (!OidIsValid(typid))
+			elog(ERROR, "could not determine the result type of clock_light");
+		for (i = 0; i < 4; i++)
+			fc->light_oid[i] = DatumGetObjectId(DirectFunctionCall2(enum_in,
+																	CStringGetDatum(light_names[i]),
+																	ObjectIdGetDatum(typid)));
+	}
+	PG_RETURN_OID(fc->light_oid[k.light]);
 }
 
 /* SQL: miaopi.clock_within_promised(...) */
@@ -762,7 +795,7 @@ miaopi_clock_within_promised(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k) || k.within_promised < 0)
+	if (!clock_from_args(fcinfo, &k, 0) || k.within_promised < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_BOOL(k.within_promised == 1);
 }
@@ -774,7 +807,7 @@ miaopi_clock_within_statutory(PG_FUNCTION_ARGS)
 {
 	MiaopiClock k;
 
-	if (!clock_from_args(fcinfo, &k) || k.within_statutory < 0)
+	if (!clock_from_args(fcinfo, &k, 0) || k.within_statutory < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_BOOL(k.within_statutory == 1);
 }
@@ -823,7 +856,7 @@ sweep_one(int64 id, TimestampTz now)
 			StringInfoData detail;
 
 			/* the accept step ran over; record that first */
-			miaopi_clock_compute(svc, &row, now, &k);
+			miaopi_clock_compute(svc, &row, now, &k, MIAOPI_CLOCK_LIGHT);
 			found += miaopi_record_crossings(svc, &row, &k, now, false);
 
 			miaopi_app_accept(svc, &row, row.submitted_at, now);
@@ -843,7 +876,7 @@ sweep_one(int64 id, TimestampTz now)
 		}
 	}
 
-	miaopi_clock_compute(svc, &row, now, &k);
+	miaopi_clock_compute(svc, &row, now, &k, MIAOPI_CLOCK_LIGHT);
 	found += miaopi_record_crossings(svc, &row, &k, now, true);
 
 	if (row.clock_flags != old_flags || row.status != old_status ||
@@ -906,7 +939,7 @@ miaopi_sweep(PG_FUNCTION_ARGS)
 				candidate = true;
 			else
 			{
-				miaopi_clock_compute(svc, &row, now, &k);
+				miaopi_clock_compute(svc, &row, now, &k, MIAOPI_CLOCK_LIGHT);
 				candidate = miaopi_crossings_due(&row, &k, true);
 			}
 			if (candidate)

@@ -131,11 +131,17 @@ typedef struct MiaopiClock
 	int			within_statutory;
 } MiaopiClock;
 
+/* What miaopi_clock_compute must work out beyond dues and steps */
+#define MIAOPI_CLOCK_LIGHT			0x01	/* light, yellow included */
+#define MIAOPI_CLOCK_USED			0x02	/* used and remaining */
+#define MIAOPI_CLOCK_PROVISIONAL	0x04	/* provisional */
+#define MIAOPI_CLOCK_ALL			0x07
+
 /* clock.c */
 extern const MiaopiService *miaopi_service_lookup(const char *code, int len,
 												  bool missing_ok);
 extern void miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
-								 TimestampTz now, MiaopiClock *clock);
+								 TimestampTz now, MiaopiClock *clock, int want);
 extern MiaopiStep miaopi_step_after(const MiaopiService *svc, MiaopiStep step);
 extern MiaopiStep miaopi_current_step(const MiaopiService *svc, const MiaopiAppRow *row);
 extern TimestampTz miaopi_step_due_from(const MiaopiService *svc, MiaopiStep step,

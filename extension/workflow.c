@@ -836,7 +836,7 @@ miaopi_act(PG_FUNCTION_ARGS)
 	}
 
 	/* Record the breaches so far, before anything moves */
-	miaopi_clock_compute(svc, &row, now, &k);
+	miaopi_clock_compute(svc, &row, now, &k, MIAOPI_CLOCK_LIGHT);
 	miaopi_record_crossings(svc, &row, &k, now, false);
 
 	/* Any action but the supplement's own arrival ends a pause first */

@@ -537,6 +537,10 @@ REVOKE ALL ON FUNCTION miaopi.sweep() FROM PUBLIC;
 -- arguments, so a query computes only the columns it uses.
 -- --------------------------------------------------------------------
 
+CREATE TYPE miaopi.light AS ENUM ('green', 'yellow', 'red', 'overdue');
+COMMENT ON TYPE miaopi.light IS
+	'Deadline light of an application, in order of severity';
+
 CREATE FUNCTION miaopi.clock_step(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
 RETURNS text
 AS 'MODULE_PATHNAME', 'miaopi_clock_step'
@@ -594,7 +598,7 @@ COMMENT ON FUNCTION miaopi.clock_provisional(text, text, timestamptz, timestampt
 	'Internal, for view miaopi.clock: whether anything counted lies past published_through at miaopi.now()';
 
 CREATE FUNCTION miaopi.clock_light(service_code text, status text, submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz, closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz, step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
-RETURNS text
+RETURNS miaopi.light
 AS 'MODULE_PATHNAME', 'miaopi_clock_light'
 LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
 COMMENT ON FUNCTION miaopi.clock_light(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
