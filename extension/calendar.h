@@ -31,6 +31,10 @@ extern TimestampTz miaopi_add_working_days(const char *calendar, TimestampTz sta
 extern int	miaopi_working_days_between(const char *calendar, TimestampTz a,
 										TimestampTz b, bool *provisional);
 
+/* Working days after day a up to and including day b (negative if b < a) */
+extern int	miaopi_working_days_between_dates(const char *calendar, DateADT a,
+											  DateADT b, bool *provisional);
+
 /* Local date of ts in the calendar's time zone */
 extern DateADT miaopi_calendar_local_date(const char *calendar, TimestampTz ts);
 

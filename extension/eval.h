@@ -1,0 +1,57 @@
+/*-------------------------------------------------------------------------
+ *
+ * eval.h
+ *	  The evaluator: runs a compiled program over one application.
+ *
+ * IDENTIFICATION
+ *	  extension/eval.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIAOPI_EVAL_H
+#define MIAOPI_EVAL_H
+
+#include "utils/date.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "cache.h"
+
+/* One application, as the rules see it */
+typedef struct MiaopiInput
+{
+	const char *applicant_id;
+	int			applicant_id_len;
+	const char *applicant_name; /* NULL when absent */
+	int			applicant_name_len;
+	Jsonb	   *payload;		/* must be a JSON object */
+	Datum	   *materials;		/* text datums */
+	bool	   *material_nulls;
+	int			nmaterials;
+	const char *channel;
+	int			channel_len;
+	TimestampTz submitted_at;
+	TimestampTz now;			/* what today() and now() see */
+} MiaopiInput;
+
+typedef struct MiaopiDecision
+{
+	MrExpect	decision;
+	Jsonb	   *reasons;		/* one object per reason, in order */
+	int			nreasons;
+	char	  **not_passed;		/* ids (or codes) whose result is not pass */
+	int			nnot_passed;
+} MiaopiDecision;
+
+extern void miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in,
+							MiaopiDecision *out);
+extern const char *miaopi_expect_name(MrExpect e);	/* approve/reject/manual */
+
+/* Load-time checks on a program that need PostgreSQL (regexes) */
+extern void miaopi_eval_validate(MiaopiProgram *prog);
+
+/* Parse an ISO date / timestamptz without raising; false if invalid */
+extern bool miaopi_parse_date(const char *s, int len, DateADT *result);
+extern bool miaopi_parse_timestamptz(const char *s, int len, TimestampTz *result);
+
+#endif							/* MIAOPI_EVAL_H */

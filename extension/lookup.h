@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ *
+ * lookup.h
+ *	  exists() and lookup() into the agency's own reference tables.
+ *
+ * IDENTIFICATION
+ *	  extension/lookup.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIAOPI_LOOKUP_H
+#define MIAOPI_LOOKUP_H
+
+#include "cache.h"
+
+/*
+ * The resolver the compiler calls for lookup tables (never longjmps): strict
+ * for load_rules, lenient when rebuilding a stored ruleset.
+ */
+extern const MrResolver *miaopi_lookup_resolver(bool strict);
+
+/* Per-program state: resolved relation, prepared probe */
+extern struct MiaopiLookupState *miaopi_lookup_prepare_all(MiaopiProgram *prog);
+extern bool miaopi_lookup_uses_relation(MiaopiProgram *prog, Oid relid);
+
+/*
+ * Run one probe with the given parameter values (typed as the condition
+ * values' kinds).  Returns false and sets *errmsg when the probe cannot run
+ * (table gone, no privilege); else *found, and for lookup() the column
+ * value in *value / *isnull (copied into the current memory context).
+ */
+extern bool miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk,
+								Datum *params, bool *found,
+								Datum *value, bool *isnull,
+								const char **errmsg);
+
+/* Forget SPI state of an evaluation that errored out; call first */
+extern void miaopi_lookup_begin(void);
+
+/* Close whatever probes opened for this evaluation (SPI) */
+extern void miaopi_lookup_finish(void);
+
+#endif							/* MIAOPI_LOOKUP_H */

@@ -1,0 +1,411 @@
+/*-------------------------------------------------------------------------
+ *
+ * trigger.c
+ *	  The decision trigger on miaopi.application, and the guards that keep
+ *	  decided rows and stored rulesets from being edited.
+ *
+ * miaopi_decide (BEFORE INSERT FOR EACH ROW) is the product's hot path:
+ * it pins the service's current program from the per-backend cache,
+ * evaluates it over the new row and writes the outcome into the row it
+ * returns.  No SPI here except on a cache miss (and in lookups); the
+ * column numbers are resolved once per backend and table shape.
+ *
+ * Columns the client does not own are overwritten on INSERT, whatever the
+ * client sent.  miaopi_guard (BEFORE UPDATE) refuses any change to an
+ * application unless one of miaopi's own functions is making it
+ * (miaopi_internal_update): the decision, the reasons and what was decided
+ * on stay as they were recorded.
+ *
+ * IDENTIFICATION
+ *	  extension/trigger.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "cache.h"
+#include "calendar.h"
+#include "eval.h"
+#include "lookup.h"
+#include "miaopi.h"
+#include "trigger.h"
+
+/* Columns of miaopi.application the trigger reads or writes */
+typedef enum AppColumn
+{
+	COL_SERVICE_CODE,
+	COL_APPLICANT_ID,
+	COL_APPLICANT_NAME,
+	COL_PAYLOAD,
+	COL_MATERIALS,
+	COL_CHANNEL,
+	COL_SUBMITTED_AT,
+	COL_STATUS,
+	COL_DECISION,
+	COL_DECIDED_AT,
+	COL_DECIDED_BY,
+	COL_RULESET_ID,
+	COL_REASONS,
+	COL_DECISION_US,
+	COL_ACCEPTED_AT,
+	COL_PROMISED_DUE,
+	COL_STATUTORY_DUE,
+	COL_CLOSED_AT,
+	NUM_APP_COLUMNS
+} AppColumn;
+
+static const char *const app_column_names[NUM_APP_COLUMNS] = {
+	"service_code", "applicant_id", "applicant_name", "payload", "materials",
+	"channel", "submitted_at", "status", "decision", "decided_at", "decided_by",
+	"ruleset_id", "reasons", "decision_us", "accepted_at", "promised_due",
+	"statutory_due", "closed_at"
+};
+
+/* The first column the client may not write */
+#define FIRST_OWNED_COLUMN	COL_SUBMITTED_AT
+
+typedef struct AppLayout
+{
+	Oid			relid;
+	int			natts;
+	int			attnum[NUM_APP_COLUMNS];
+} AppLayout;
+
+static AppLayout layout;
+
+/* Resolve the application columns once per table shape */
+static const AppLayout *
+app_layout(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	if (layout.relid == RelationGetRelid(rel) && layout.natts == desc->natts)
+		return &layout;
+
+	for (i = 0; i < NUM_APP_COLUMNS; i++)
+	{
+		int			attnum = SPI_fnumber(desc, app_column_names[i]);
+
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("miaopi_decide: table \"%s\" has no column \"%s\"",
+							RelationGetRelationName(rel), app_column_names[i]),
+					 errhint("Use the trigger only on miaopi.application.")));
+		layout.attnum[i] = attnum;
+	}
+	layout.relid = RelationGetRelid(rel);
+	layout.natts = desc->natts;
+	return &layout;
+}
+
+static void
+check_trigger_call(FunctionCallInfo fcinfo, const char *name, bool insert)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be called as trigger", name)));
+	if (insert ? !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event)
+		: !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be called on %s", name, insert ? "insert" : "update")));
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be called before the event", name)));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be called for each row", name)));
+}
+
+static void
+require_column(bool isnull, const char *column)
+{
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("null value in column \"%s\" of relation \"application\"", column),
+				 errhint("Every application needs a service_code, an applicant_id and a payload.")));
+}
+
+/*
+ * miaopi_service_or_error returns the cached service, or raises the error
+ * an agency app should see.
+ */
+MiaopiService *
+miaopi_service_or_error(text *code)
+{
+	MiaopiService *svc = miaopi_cache_service(VARDATA_ANY(code), VARSIZE_ANY_EXHDR(code));
+
+	if (svc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("unknown service \"%s\"", text_to_cstring(code)),
+				 errdetail("No row of miaopi.service has this code."),
+				 errhint("Load the service's rules with miaopi.load_rules() first.")));
+	if (svc->ruleset_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("service \"%s\" has no rules", svc->code),
+				 errdetail("Its current_ruleset is null."),
+				 errhint("Load the service's rules with miaopi.load_rules().")));
+	return svc;
+}
+
+/*
+ * miaopi_check_payload refuses a payload that is not a JSON object.
+ */
+void
+miaopi_check_payload(Jsonb *payload)
+{
+	if (!JB_ROOT_IS_OBJECT(payload))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payload must be a JSON object"),
+				 errdetail("The payload is a JSON %s.",
+						   JB_ROOT_IS_SCALAR(payload) ? "scalar" : "array"),
+				 errhint("Send the application's fields as one object, e.g. {\"vehicle_count\": 2}.")));
+}
+
+/* SQL: BEFORE INSERT trigger that decides the application */
+PG_FUNCTION_INFO_V1(miaopi_decide);
+Datum
+miaopi_decide(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	const AppLayout *lay;
+	Datum	   *values;
+	bool	   *nulls;
+	int			cols[NUM_APP_COLUMNS];
+	Datum		newvals[NUM_APP_COLUMNS];
+	bool		newnulls[NUM_APP_COLUMNS];
+	int			ncols = 0;
+	MiaopiService *svc;
+	MiaopiProgram *prog;
+	MiaopiInput in;
+	MiaopiDecision dec;
+	text	   *t;
+	TimestampTz now;
+	instr_time	start,
+				elapsed;
+	bool		machine;
+	int			i;
+
+	INSTR_TIME_SET_CURRENT(start);
+	check_trigger_call(fcinfo, "miaopi_decide", true);
+
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	lay = app_layout(rel);
+	values = palloc(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(trigdata->tg_trigtuple, desc, values, nulls);
+
+#define VAL(c) values[lay->attnum[c] - 1]
+#define ISNULL(c) nulls[lay->attnum[c] - 1]
+
+	require_column(ISNULL(COL_SERVICE_CODE), "service_code");
+	require_column(ISNULL(COL_APPLICANT_ID), "applicant_id");
+	require_column(ISNULL(COL_PAYLOAD), "payload");
+
+	svc = miaopi_service_or_error(DatumGetTextPP(VAL(COL_SERVICE_CODE)));
+
+	memset(&in, 0, sizeof(in));
+	t = DatumGetTextPP(VAL(COL_APPLICANT_ID));
+	in.applicant_id = VARDATA_ANY(t);
+	in.applicant_id_len = VARSIZE_ANY_EXHDR(t);
+	if (!ISNULL(COL_APPLICANT_NAME))
+	{
+		t = DatumGetTextPP(VAL(COL_APPLICANT_NAME));
+		in.applicant_name = VARDATA_ANY(t);
+		in.applicant_name_len = VARSIZE_ANY_EXHDR(t);
+	}
+	in.payload = DatumGetJsonbP(VAL(COL_PAYLOAD));
+	miaopi_check_payload(in.payload);
+	if (!ISNULL(COL_MATERIALS))
+		deconstruct_array(DatumGetArrayTypeP(VAL(COL_MATERIALS)), TEXTOID, -1, false,
+						  TYPALIGN_INT, &in.materials, &in.material_nulls, &in.nmaterials);
+	if (!ISNULL(COL_CHANNEL))
+	{
+		t = DatumGetTextPP(VAL(COL_CHANNEL));
+		in.channel = VARDATA_ANY(t);
+		in.channel_len = VARSIZE_ANY_EXHDR(t);
+	}
+	else
+		in.channel = "";
+	now = miaopi_now();
+	in.submitted_at = now;
+	in.now = now;
+
+	prog = miaopi_cache_program(svc->ruleset_id);
+	miaopi_evaluate(prog, &in, &dec);
+	miaopi_cache_release(prog);
+
+	/* everything from submitted_at on belongs to miaopi */
+	machine = dec.decision != MR_EXPECT_MANUAL;
+	for (i = FIRST_OWNED_COLUMN; i < NUM_APP_COLUMNS; i++)
+	{
+		cols[ncols] = lay->attnum[i];
+		newnulls[ncols] = true;
+		newvals[ncols] = (Datum) 0;
+		switch ((AppColumn) i)
+		{
+			case COL_SUBMITTED_AT:
+				newvals[ncols] = TimestampTzGetDatum(now);
+				newnulls[ncols] = false;
+				break;
+			case COL_STATUS:
+				newvals[ncols] = CStringGetTextDatum(dec.decision == MR_EXPECT_APPROVE ? "approved"
+													 : dec.decision == MR_EXPECT_REJECT ? "rejected"
+													 : "pending");
+				newnulls[ncols] = false;
+				break;
+			case COL_DECISION:
+				newvals[ncols] = CStringGetTextDatum(miaopi_expect_name(dec.decision));
+				newnulls[ncols] = false;
+				break;
+			case COL_DECIDED_BY:
+				if (machine)
+				{
+					newvals[ncols] = CStringGetTextDatum(MIAOPI_MACHINE);
+					newnulls[ncols] = false;
+				}
+				break;
+			case COL_RULESET_ID:
+				newvals[ncols] = Int64GetDatum(svc->ruleset_id);
+				newnulls[ncols] = false;
+				break;
+			case COL_REASONS:
+				newvals[ncols] = JsonbPGetDatum(dec.reasons);
+				newnulls[ncols] = false;
+				break;
+			case COL_DECIDED_AT:
+			case COL_ACCEPTED_AT:
+			case COL_CLOSED_AT:
+				/* a machine decision is accepted, decided and closed at once */
+				if (machine)
+				{
+					newvals[ncols] = TimestampTzGetDatum(now);
+					newnulls[ncols] = false;
+				}
+				break;
+			case COL_PROMISED_DUE:
+			case COL_STATUTORY_DUE:
+				if (machine)
+				{
+					newvals[ncols] = TimestampTzGetDatum(
+														 miaopi_add_working_days(svc->calendar, now,
+																				 i == COL_PROMISED_DUE ? svc->promised_days
+																				 : svc->statutory_days,
+																				 NULL));
+					newnulls[ncols] = false;
+				}
+				break;
+			case COL_DECISION_US:
+				/* filled in last, below */
+				break;
+			default:
+				break;
+		}
+		ncols++;
+	}
+
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	for (i = 0; i < ncols; i++)
+	{
+		if (cols[i] == lay->attnum[COL_DECISION_US])
+		{
+			newvals[i] = Int32GetDatum((int32) Min(INSTR_TIME_GET_MICROSEC(elapsed), PG_INT32_MAX));
+			newnulls[i] = false;
+		}
+	}
+
+	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_trigtuple, desc, ncols,
+													 cols, newvals, newnulls));
+#undef VAL
+#undef ISNULL
+}
+
+/* SQL: BEFORE UPDATE trigger that keeps applications as miaopi wrote them */
+PG_FUNCTION_INFO_V1(miaopi_guard);
+Datum
+miaopi_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	int			attnum;
+
+	check_trigger_call(fcinfo, "miaopi_guard", false);
+	if (miaopi_internal_update)
+		return PointerGetDatum(trigdata->tg_newtuple);
+
+	rel = trigdata->tg_relation;
+	desc = RelationGetDescr(rel);
+	for (attnum = 1; attnum <= desc->natts; attnum++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		bool		oldnull,
+					newnull;
+		Datum		oldval,
+					newval;
+
+		if (att->attisdropped)
+			continue;
+		oldval = heap_getattr(trigdata->tg_trigtuple, attnum, desc, &oldnull);
+		newval = heap_getattr(trigdata->tg_newtuple, attnum, desc, &newnull);
+		if (oldnull == newnull &&
+			(oldnull || datum_image_eq(oldval, newval, att->attbyval, att->attlen)))
+			continue;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("column \"%s\" of an application can only be changed by miaopi",
+						NameStr(att->attname)),
+				 errdetail("Applications keep what was submitted and decided; only miaopi's functions move them."),
+				 errhint("Use miaopi.act() to move an application through the workflow."),
+				 errtable(rel)));
+	}
+	return PointerGetDatum(trigdata->tg_newtuple);
+}
+
+/* SQL: BEFORE UPDATE OR DELETE trigger on miaopi.ruleset */
+PG_FUNCTION_INFO_V1(miaopi_ruleset_immutable);
+Datum
+miaopi_ruleset_immutable(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("miaopi_ruleset_immutable: must be called as trigger")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("rulesets cannot be changed or deleted"),
+			 errdetail("Every application records the ruleset that decided it."),
+			 errhint("Load a new version with miaopi.load_rules()."),
+			 errtable(trigdata->tg_relation)));
+	PG_RETURN_NULL();
+}

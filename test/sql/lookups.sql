@@ -1,0 +1,62 @@
+-- Lookups into the agency's own tables: resolution, typing, parameters,
+-- privileges at run time, and tables that change after the rules loaded.
+SET miaopi.clock_now = '2026-12-01 10:00:00+08';
+CREATE SCHEMA registry;
+CREATE TABLE registry.company (uscc text PRIMARY KEY, name text, status text, capital numeric,
+	founded date, staff int, updated timestamp);
+INSERT INTO registry.company VALUES
+	('91350900587527783P', '宁德时代', 'active', 2442514, '2011-12-16', 80000, '2026-01-01 00:00'),
+	('91440300192317458F', '比亚迪', 'revoked', NULL, '1995-02-10', NULL, NULL),
+	('x''; DROP TABLE registry.company; --', '注入', 'active', 1, '2020-01-01', 1, NULL);
+
+SELECT service, checks FROM miaopi.load_rules($y$
+service: lookup-lab
+name: 查询
+kind: public_service
+time_limit: {statutory: 3, promised: 1}
+auto_approve: true
+checks:
+  - {id: active, rule: "exists(registry.company, uscc == applicant.id and status == 'active')", on_fail: reject}
+  - {id: big, rule: "lookup(registry.company, uscc == applicant.id).capital >= 1000000", on_fail: manual}
+  - {id: old, rule: "lookup(registry.company, uscc == applicant.id).founded < date('2015-01-01')", on_fail: manual}
+  - {id: staff, rule: "lookup(registry.company, uscc == applicant.id and staff > 10).staff > 100", on_fail: manual}
+  - {id: range, rule: "exists(registry.company, founded >= date('2000-01-01') and founded <= today() and uscc != applicant.id)", on_fail: manual}
+$y$, false);
+
+SELECT r->>'check' AS check, r->>'result' AS result, r->>'detail' AS detail
+FROM jsonb_array_elements(miaopi.evaluate('lookup-lab', '91350900587527783P', '{}')->'reasons') r;
+-- no row: exists is false, lookup() is missing (an error, so a human decides)
+SELECT r->>'check' AS check, r->>'result' AS result, r->>'detail' AS detail
+FROM jsonb_array_elements(miaopi.evaluate('lookup-lab', '91440300192317458F', '{}')->'reasons') r;
+-- values are parameters: a hostile applicant id is just a value
+SELECT miaopi.evaluate('lookup-lab', 'x''; DROP TABLE registry.company; --', '{}')->>'decision' AS decision;
+SELECT count(*) AS companies FROM registry.company;
+
+-- a role that may not read the lookup table gets "error", so a human decides
+CREATE ROLE regress_miaopi_app;
+GRANT USAGE ON SCHEMA miaopi TO regress_miaopi_app;
+GRANT SELECT ON miaopi.service, miaopi.ruleset, miaopi.calendar TO regress_miaopi_app;
+GRANT INSERT, SELECT ON miaopi.application TO regress_miaopi_app;
+SET ROLE regress_miaopi_app;
+INSERT INTO miaopi.application (service_code, applicant_id, payload)
+VALUES ('lookup-lab', '91350900587527783P', '{}')
+RETURNING status, decision, reasons->0->>'result' AS active, reasons->0->>'detail' AS detail;
+RESET ROLE;
+-- column privileges on what the probe reads are enough
+GRANT USAGE ON SCHEMA registry TO regress_miaopi_app;
+GRANT SELECT (uscc, status, capital, founded, staff) ON registry.company TO regress_miaopi_app;
+SET ROLE regress_miaopi_app;
+SELECT miaopi.evaluate('lookup-lab', '91350900587527783P', '{}')->>'decision' AS with_column_grants;
+RESET ROLE;
+
+-- a table dropped after loading: the check errors, the INSERT still decides
+ALTER TABLE registry.company RENAME TO company_old;
+SELECT r->>'check' AS check, r->>'result' AS result, r->>'detail' AS detail
+FROM jsonb_array_elements(miaopi.evaluate('lookup-lab', '91350900587527783P', '{}')->'reasons') r
+LIMIT 2;
+ALTER TABLE registry.company_old RENAME TO company;
+SELECT miaopi.evaluate('lookup-lab', '91350900587527783P', '{}')->>'decision' AS back_again;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA miaopi, registry FROM regress_miaopi_app;
+REVOKE ALL ON SCHEMA miaopi, registry FROM regress_miaopi_app;
+DROP ROLE regress_miaopi_app;
