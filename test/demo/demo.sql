@@ -80,7 +80,7 @@ DECLARE
 	t			timestamptz;
 	today		date;
 	u			float8;
-	n			int;
+	pn			int;
 	k			int;
 	o			int;
 	svc			text;
@@ -117,12 +117,12 @@ BEGIN
 		IF i % 5 IN (0, 1) THEN
 			-- 建筑垃圾运输备案: a company files 1-5 of its own vehicles
 			svc := 'muck-transport-filing';
-			n := 1 + floor(random() * 2000)::int;
-			aid := fixture.make_uscc(n);
+			pn := 1 + floor(random() * 2000)::int;
+			aid := fixture.make_uscc(pn);
 			SELECT c.name INTO aname FROM registry.company c WHERE c.uscc = aid;
 			k := 1 + floor(random() * 5)::int;
 			o := floor(random() * 6)::int;
-			SELECT jsonb_agg(fixture.make_plate(n * 6 + (o + j) % 6)) INTO plates
+			SELECT jsonb_agg(fixture.make_plate(pn * 6 + (o + j) % 6)) INTO plates
 			FROM generate_series(0, k - 1) AS j;
 			vcount := k;
 			start_d := today + floor(random() * 5)::int;
@@ -135,7 +135,7 @@ BEGIN
 				mats := array_remove(mats, 'disposal_agreement');
 			ELSIF u < 0.13 THEN
 				-- a borrowed vehicle of another company
-				plates := plates || to_jsonb(fixture.make_plate((n % 2000 + 1) * 6));
+				plates := plates || to_jsonb(fixture.make_plate((pn % 2000 + 1) * 6));
 				vcount := k + 1;
 			ELSIF u < 0.16 THEN
 				permit := '闽建废' || floor(random() * 999)::int;
@@ -156,11 +156,11 @@ BEGIN
 		ELSIF i % 5 IN (2, 3) THEN
 			-- 住房公积金租房提取: withdraw rent paid, at most the balance
 			svc := 'housing-fund-rent-withdrawal';
-			n := 3001 + floor(random() * 3000)::int;
+			pn := 3001 + floor(random() * 3000)::int;
 			SELECT p.id_number, p.name, a.account_no, a.balance
 			INTO aid, aname, acct, bal
 			FROM fixture.person p JOIN housing.account a USING (id_number)
-			WHERE p.n = n;
+			WHERE p.n = pn;
 			cno := NULL;
 			SELECT c.contract_no, c.monthly_rent INTO cno, rent
 			FROM housing.rental_contract c WHERE c.tenant_id = aid;
@@ -181,10 +181,10 @@ BEGIN
 				payload := payload || jsonb_build_object('monthly_rent', rent + 300);
 			ELSIF u < 0.11 THEN
 				-- joint withdrawal, marriage certificate forgotten
-				payload := payload || jsonb_build_object('spouse_id', fixture.make_idcard(n + 1));
+				payload := payload || jsonb_build_object('spouse_id', fixture.make_idcard(pn + 1));
 			ELSIF u < 0.18 THEN
-				payload := payload || jsonb_build_object('spouse_id', fixture.make_idcard(n + 1));
-				mats := mats || 'marriage_certificate';
+				payload := payload || jsonb_build_object('spouse_id', fixture.make_idcard(pn + 1));
+				mats := mats || 'marriage_certificate'::text;
 			ELSIF u < 0.21 THEN
 				card := substr(card, 1, 4) || ' ' || substr(card, 5);
 			ELSIF u < 0.24 THEN
@@ -197,8 +197,8 @@ BEGIN
 		ELSE
 			-- 放射工作人员证: a hospital's radiographer, first issue or renewal
 			svc := 'radiation-worker-certificate';
-			n := 1 + floor(random() * 3000)::int;
-			SELECT p.id_number, p.name INTO aid, aname FROM fixture.person p WHERE p.n = n;
+			pn := 1 + floor(random() * 3000)::int;
+			SELECT p.id_number, p.name INTO aid, aname FROM fixture.person p WHERE p.n = pn;
 			issue := CASE WHEN random() < 0.6 THEN '首发' ELSE '换发' END;
 			mats := ARRAY['application_form', 'id_card', 'training_certificate',
 						  'health_exam_report', 'photo'];
@@ -208,9 +208,9 @@ BEGIN
 				'issue_type', issue,
 				'phone', '1390591' || lpad(floor(random() * 9999)::int::text, 4, '0'));
 			IF issue = '换发' AND random() < 0.85 THEN
-				mats := mats || 'dose_record';
+				mats := mats || 'dose_record'::text;
 				payload := payload || jsonb_build_object(
-					'dose_badge_no', 'FJ-' || (2020 + floor(random() * 6)::int) || '-' || lpad(n::text, 5, '0'));
+					'dose_badge_no', 'FJ-' || (2020 + floor(random() * 6)::int) || '-' || lpad(pn::text, 5, '0'));
 			END IF;
 			IF u < 0.04 THEN
 				aid := overlay(aid PLACING CASE WHEN right(aid, 1) = '0' THEN '1' ELSE '0' END FROM 18);
