@@ -35,6 +35,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/trigger.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -43,6 +44,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 #include "cache.h"
 #include "eval.h"
@@ -58,8 +60,10 @@ typedef struct ProgramEntry
 static HTAB *services = NULL;
 static HTAB *programs = NULL;
 static bool services_valid = false;
+static bool any_stale = false;
 static bool callbacks_registered = false;
 static Oid	service_relid = InvalidOid;
+static Oid	ruleset_relid = InvalidOid;
 
 static SPIPlanPtr service_plan = NULL;
 static SPIPlanPtr ruleset_plan = NULL;
@@ -79,16 +83,39 @@ cache_relcache_callback(Datum arg, Oid relid)
 	HASH_SEQ_STATUS seq;
 	ProgramEntry *pe;
 
+	bool		all = false;
+
 	if (relid == InvalidOid || relid == service_relid)
 		services_valid = false;
+
+	/*
+	 * miaopi.ruleset itself only sees relcache invalidations for DDL, such as
+	 * DROP EXTENSION: ruleset ids may then be reused by a new instance, so
+	 * forget every program and re-resolve the tables on next use.
+	 */
+	if (relid == InvalidOid || relid == ruleset_relid)
+	{
+		all = true;
+		service_relid = InvalidOid;
+		ruleset_relid = InvalidOid;
+		services_valid = false;
+	}
 
 	if (programs == NULL)
 		return;
 	hash_seq_init(&seq, programs);
 	while ((pe = hash_seq_search(&seq)) != NULL)
 	{
-		if (relid == InvalidOid || miaopi_lookup_uses_relation(pe->prog, relid))
+		/*
+		 * A program with a lookup that did not resolve is rebuilt on any
+		 * change: the change may be the table coming back.
+		 */
+		if (all || pe->prog->broken_lookups ||
+			miaopi_lookup_uses_relation(pe->prog, relid))
+		{
 			pe->prog->stale = true;
+			any_stale = true;
+		}
 	}
 }
 
@@ -99,12 +126,16 @@ cache_sweep_stale(void)
 	HASH_SEQ_STATUS seq;
 	ProgramEntry *pe;
 
-	if (programs == NULL)
+	if (programs == NULL || !any_stale)
 		return;
+	any_stale = false;
 	hash_seq_init(&seq, programs);
 	while ((pe = hash_seq_search(&seq)) != NULL)
 	{
-		if (pe->prog->stale && pe->prog->refcount == 0)
+		/* one still in use stays flagged and is swept on a later call */
+		if (pe->prog->stale && pe->prog->refcount > 0)
+			any_stale = true;
+		else if (pe->prog->stale)
 		{
 			MiaopiProgram *prog = pe->prog;
 
@@ -151,8 +182,11 @@ cache_initialize(void)
 		programs = hash_create("miaopi programs", 64, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	if (!OidIsValid(service_relid))
+	if (!OidIsValid(service_relid) || !OidIsValid(ruleset_relid))
+	{
 		service_relid = miaopi_relid("service");
+		ruleset_relid = miaopi_relid("ruleset");
+	}
 }
 
 /* ----------
@@ -344,8 +378,9 @@ default_hint(MrErrorKind kind)
 		case MR_ERR_UNAVAILABLE:
 			return "Remove it; this version of miaopi does not support it yet.";
 		case MR_ERR_UNDEFINED_TABLE:
+			return "Create the lookup table first, or correct its name in the rule (unqualified names mean schema public).";
 		case MR_ERR_UNDEFINED_COLUMN:
-			return "Create the lookup table first, or correct its name in the rule.";
+			return "Correct the column name in the rule, or add the column to the table.";
 		case MR_ERR_PRIVILEGE:
 			return "Grant SELECT on the lookup table to the role that loads the rules.";
 		default:
@@ -472,7 +507,6 @@ load_program(int64 ruleset_id)
 		elog(ERROR, "ruleset %lld holds %d services", (long long) ruleset_id,
 			 rs->nservices);
 	prog = miaopi_program_build(rs->services[0], ruleset_id, version);
-	MemoryContextSetParent(prog->cxt, cxt);
 	prog->arena = arena;
 	MemoryContextSwitchTo(caller);
 
@@ -505,7 +539,11 @@ miaopi_cache_program(int64 ruleset_id)
 	prog = load_program(ruleset_id);
 	MemoryContextSetParent(prog->cxt, CacheMemoryContext);
 
-	/* a stale entry still in use keeps its memory until released */
+	/*
+	 * A stale entry still pinned by an evaluation further up the stack is
+	 * replaced but not freed (it is rare, and freeing it would pull the
+	 * program from under that evaluation).
+	 */
 	pe = hash_search(programs, &ruleset_id, HASH_ENTER, &found);
 	pe->prog = prog;
 	prog->refcount = 1;

@@ -32,6 +32,7 @@ typedef struct MiaopiProgram
 	MrArena    *arena;			/* compiler output (malloc'd, freed with cxt) */
 	MrService  *svc;
 	struct MiaopiLookupState *lookups;	/* svc->nlookups entries */
+	bool		broken_lookups; /* some lookup did not resolve when built */
 	int			refcount;
 	bool		stale;
 } MiaopiProgram;

@@ -318,6 +318,20 @@ json_kind_name(const JsonbValue *jv)
 	}
 }
 
+/* A JSON value for a message: strings quoted and shortened, else the kind */
+static char *
+json_value_text(const JsonbValue *jv)
+{
+	if (jv->type == jbvString)
+	{
+		int			len = pg_mbcliplen(jv->val.string.val, jv->val.string.len, 40);
+
+		return psprintf("\"%.*s\"%s", len, jv->val.string.val,
+						len < jv->val.string.len ? "..." : "");
+	}
+	return pstrdup(json_kind_name(jv));
+}
+
 /*
  * Convert one JSON scalar to a Value of the declared kind.  Returns false if
  * it does not fit.  Int fields take integral numbers that fit in int64.
@@ -449,7 +463,7 @@ extract_fields(EvalState *st, List **problems)
 										psprintf("item %d of field \"%s\" must be %s, not %s",
 												 i, field->name,
 												 mr_type_name(et, tbuf, sizeof(tbuf)),
-												 json_kind_name(ev)));
+												 json_value_text(ev)));
 					ok = false;
 					break;
 				}
@@ -468,7 +482,7 @@ extract_fields(EvalState *st, List **problems)
 			*problems = lappend(*problems,
 								psprintf("field \"%s\" must be %s, not %s", field->name,
 										 mr_type_name(field->type, tbuf, sizeof(tbuf)),
-										 jv->type == jbvString ? "this text" : json_kind_name(jv)));
+										 json_value_text(jv)));
 		}
 	}
 }
@@ -1550,10 +1564,12 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	List	   *problems = NIL;
 	ListCell   *lc;
 	bool		any_reject = false,
-				any_manual = false;
+				any_manual = false,
+				missing_material = false;
 	int			c,
 				m;
 
+	miaopi_lookup_begin();
 	memset(&st, 0, sizeof(st));
 	st.prog = prog;
 	st.svc = svc;
@@ -1580,7 +1596,7 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	if (problems != NIL)
 		out->not_passed[out->nnot_passed++] = "invalid_payload";
 
-	/* required materials */
+	/* required materials, one reason for each that is missing */
 	for (m = 0; m < svc->nmaterials; m++)
 	{
 		MrMaterial *mat = &svc->materials[m];
@@ -1590,9 +1606,11 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 		push_reason(&ps, "missing_material", "fail", "reject",
 					"缺少必要材料", psprintf("required material \"%s\" is missing", mat->name));
 		out->nreasons++;
-		if (!any_reject || out->nnot_passed == 0 ||
-			strcmp(out->not_passed[out->nnot_passed - 1], "missing_material") != 0)
-			out->not_passed[out->nnot_passed++] = "missing_material";
+		missing_material = true;
+	}
+	if (missing_material)
+	{
+		out->not_passed[out->nnot_passed++] = "missing_material";
 		any_reject = true;
 	}
 

@@ -255,7 +255,7 @@ store_service(MrService *svc, const char *utf8_source)
 							  " promised_days = excluded.promised_days, auto_approve = excluded.auto_approve,"
 							  " steps = excluded.steps, warn_ratio = excluded.warn_ratio,"
 							  " extension_days = excluded.extension_days"
-							  " RETURNING (SELECT pg_catalog.coalesce(pg_catalog.max(r.version), 0) + 1"
+							  " RETURNING (SELECT COALESCE(pg_catalog.max(r.version), 0) + 1"
 							  " FROM miaopi.ruleset r WHERE r.service_code OPERATOR(pg_catalog.=) s.code)",
 							  11, svc_types, v, n, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not store service \"%s\"", svc->code);

@@ -13,11 +13,18 @@
  * Unqualified table names mean schema public, not the search_path, so that a
  * rule means the same thing in every session.
  *
- * Probes.  Each lookup becomes one parameterised query,
+ * Probes.  Where the table is a plain table without row-level security and
+ * has a btree index whose leading column is compared with ==, a lookup is a
+ * direct index probe: scan keys for the conditions on index columns (using
+ * the index's own, possibly cross-type, operators), the other conditions
+ * checked on each row the scan returns, no SQL at all.  Anything else
+ * becomes one parameterised query,
  *		SELECT col::canonical FROM schema.table WHERE c1 = $1 AND c2 >= $2 LIMIT 1
- * with identifiers quoted and values always bound as parameters.  It is
- * prepared once per program with SPI_keepplan; plancache replans it when
- * the table changes.  Before every probe we check the current role's
+ * with identifiers quoted, prepared once per program with SPI_keepplan
+ * (plancache replans it when the table changes).  Either way values are
+ * only ever bound, never spliced into SQL.  Which of the two a lookup uses
+ * is decided on its first probe and kept until the table changes (a
+ * relcache invalidation rebuilds the program).  Before every probe we check the current role's
  * SELECT privilege on the table (or on the columns used): a role that may
  * not read the table gets the check result "error", found by an ACL check
  * rather than by catching the permission error.
@@ -32,10 +39,23 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "parser/parse_oper.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -45,13 +65,50 @@
 
 #include "lookup.h"
 
+/* A condition the index scan itself applies */
+typedef struct ProbeKey
+{
+	int			cond;			/* index into lk->conds */
+	AttrNumber	indexcol;		/* 1-based column of the index */
+	StrategyNumber strategy;
+	Oid			subtype;		/* the parameter's type */
+	Oid			collation;
+	FmgrInfo	proc;
+} ProbeKey;
+
+/* A condition checked on each heap row the scan returns */
+typedef struct ProbeFilter
+{
+	int			cond;
+	AttrNumber	attnum;
+	Oid			collation;
+	FmgrInfo	proc;
+} ProbeFilter;
+
 typedef struct MiaopiLookupState
 {
 	Oid			relid;			/* InvalidOid when broken */
 	const char *broken;			/* why the lookup cannot run, or NULL */
 	AttrNumber *attnums;		/* condition columns, then the result column */
 	int			nattnums;
-	SPIPlanPtr	plan;			/* prepared on first probe */
+	bool		prepared;		/* direct or plan chosen */
+	/* direct index probe */
+	bool		direct;
+	Oid			indexoid;
+	int			nkeys;
+	ProbeKey   *keys;
+	int			nfilters;
+	ProbeFilter *filters;
+	Oid			result_type;	/* base type of the result column */
+	/* open during one evaluation only (see probe_direct) */
+	uint64		scan_generation;	/* == eval_generation while open */
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	struct MiaopiLookupState *next_open;
+	/* otherwise a kept SPI plan */
+	SPIPlanPtr	plan;
 } MiaopiLookupState;
 
 typedef struct ResolverCtx
@@ -60,6 +117,15 @@ typedef struct ResolverCtx
 } ResolverCtx;
 
 static bool spi_open = false;
+
+/*
+ * Lookups with an index scan open in the current evaluation.  A scan belongs
+ * to the evaluation whose generation it carries; after an ERROR the abort
+ * has released it, and the next evaluation's new generation makes us forget
+ * it without touching it.
+ */
+static MiaopiLookupState *open_scans = NULL;
+static uint64 eval_generation = 0;
 
 /* ----------
  * Resolution
@@ -295,7 +361,11 @@ miaopi_lookup_prepare_all(MiaopiProgram *prog)
 	int			i;
 
 	for (i = 0; i < svc->nlookups; i++)
+	{
 		prepare_one(&states[i], svc->lookups[i]);
+		if (states[i].broken)
+			prog->broken_lookups = true;
+	}
 	return states;
 }
 
@@ -314,6 +384,338 @@ miaopi_lookup_uses_relation(MiaopiProgram *prog, Oid relid)
 		if (prog->lookups[i].relid == relid)
 			return true;
 	return false;
+}
+
+
+/* ----------
+ * Direct index probes
+ * ----------
+ */
+
+static StrategyNumber
+cond_strategy(MrExprKind op)
+{
+	switch (op)
+	{
+		case MR_E_LT:
+			return BTLessStrategyNumber;
+		case MR_E_LE:
+			return BTLessEqualStrategyNumber;
+		case MR_E_GT:
+			return BTGreaterStrategyNumber;
+		case MR_E_GE:
+			return BTGreaterEqualStrategyNumber;
+		case MR_E_EQ:
+			return BTEqualStrategyNumber;
+		default:
+			return InvalidStrategy;
+	}
+}
+
+static const char *
+cond_opname(MrExprKind op)
+{
+	switch (op)
+	{
+		case MR_E_NE:
+			return "<>";
+		case MR_E_LT:
+			return "<";
+		case MR_E_LE:
+			return "<=";
+		case MR_E_GT:
+			return ">";
+		case MR_E_GE:
+			return ">=";
+		default:
+			return "=";
+	}
+}
+
+/* Column types a direct probe can return as our canonical types */
+static bool
+direct_result_type(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BOOLOID:
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return true;
+		default:
+			return false;		/* bpchar: padding semantics differ; use SQL */
+	}
+}
+
+/* How many leading columns of the index the lookup compares with == */
+static int
+index_score(Relation idx, MiaopiLookupState *ls, MrLookup *lk)
+{
+	Form_pg_index ind = idx->rd_index;
+	int			score = 0;
+	int			k,
+				c;
+
+	if (idx->rd_rel->relam != BTREE_AM_OID || !ind->indisvalid ||
+		!ind->indimmediate ||
+		RelationGetIndexPredicate(idx) != NIL ||
+		RelationGetIndexExpressions(idx) != NIL)
+		return 0;
+	for (k = 0; k < IndexRelationGetNumberOfKeyAttributes(idx); k++)
+	{
+		bool		eq = false;
+
+		for (c = 0; c < lk->nconds; c++)
+			if (lk->conds[c].op == MR_E_EQ && ls->attnums[c] == ind->indkey.values[k])
+				eq = true;
+		if (!eq)
+			break;
+		score++;
+	}
+	return score;
+}
+
+static int
+cmp_probe_keys(const void *a, const void *b)
+{
+	return ((const ProbeKey *) a)->indexcol - ((const ProbeKey *) b)->indexcol;
+}
+
+/*
+ * Try to set ls up for direct index probes; false leaves it for SQL.
+ * Runs once per program and lookup, in the program's memory context.
+ */
+static bool
+choose_direct(MiaopiLookupState *ls, MrLookup *lk, MemoryContext cxt)
+{
+	Relation	rel = table_open(ls->relid, AccessShareLock);
+	Relation	idx = NULL;
+	List	   *indexes;
+	ListCell   *lc;
+	int			best = 0;
+	int			c,
+				k;
+	bool		ok = true;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relrowsecurity)
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	cand = index_open(lfirst_oid(lc), AccessShareLock);
+		int			score = index_score(cand, ls, lk);
+
+		if (score > best)
+		{
+			if (idx)
+				index_close(idx, AccessShareLock);
+			idx = cand;
+			best = score;
+		}
+		else
+			index_close(cand, AccessShareLock);
+	}
+	if (idx == NULL)
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+
+	ls->keys = MemoryContextAllocZero(cxt, sizeof(ProbeKey) * lk->nconds);
+	ls->filters = MemoryContextAllocZero(cxt, sizeof(ProbeFilter) * lk->nconds);
+	ls->nkeys = ls->nfilters = 0;
+
+	for (c = 0; c < lk->nconds && ok; c++)
+	{
+		Oid			subtype = kind_type(lk->conds[c].value->type.kind);
+		StrategyNumber strategy = cond_strategy(lk->conds[c].op);
+		Oid			oper = InvalidOid;
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), ls->attnums[c] - 1);
+
+		for (k = 0; k < IndexRelationGetNumberOfKeyAttributes(idx) && strategy != InvalidStrategy; k++)
+		{
+			if (idx->rd_index->indkey.values[k] != ls->attnums[c])
+				continue;
+			oper = get_opfamily_member(idx->rd_opfamily[k], idx->rd_opcintype[k],
+									   subtype, strategy);
+			if (OidIsValid(oper))
+			{
+				ProbeKey   *key = &ls->keys[ls->nkeys++];
+
+				key->cond = c;
+				key->indexcol = k + 1;
+				key->strategy = strategy;
+				key->subtype = subtype;
+				key->collation = idx->rd_indcollation[k];
+				fmgr_info_cxt(get_opcode(oper), &key->proc, cxt);
+			}
+			break;
+		}
+		if (OidIsValid(oper))
+			continue;
+
+		/* not an index condition: an exact operator checked on the row */
+		{
+			Oid			coltype = getBaseType(att->atttypid);
+			ProbeFilter *f = &ls->filters[ls->nfilters];
+
+			if (coltype == VARCHAROID)
+				coltype = TEXTOID;	/* binary compatible; text's operators */
+			oper = OpernameGetOprid(list_make1(makeString(unconstify(char *, cond_opname(lk->conds[c].op)))),
+									coltype, subtype);
+			if (!OidIsValid(oper))
+			{
+				ok = false;
+				break;
+			}
+			f->cond = c;
+			f->attnum = ls->attnums[c];
+			f->collation = att->attcollation;
+			fmgr_info_cxt(get_opcode(oper), &f->proc, cxt);
+			ls->nfilters++;
+		}
+	}
+
+	if (ok && lk->column)
+	{
+		ls->result_type = getBaseType(TupleDescAttr(RelationGetDescr(rel),
+													ls->attnums[lk->nconds] - 1)->atttypid);
+		ok = direct_result_type(ls->result_type);
+	}
+	if (ok)
+	{
+		qsort(ls->keys, ls->nkeys, sizeof(ProbeKey), cmp_probe_keys);
+		ls->indexoid = RelationGetRelid(idx);
+		ls->direct = true;
+	}
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return ok;
+}
+
+/* Convert a result column to the canonical type of its kind */
+static Datum
+canonical_datum(Datum d, Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return Int64GetDatum((int64) DatumGetInt16(d));
+		case INT4OID:
+			return Int64GetDatum((int64) DatumGetInt32(d));
+		case FLOAT4OID:
+			return DirectFunctionCall1(float4_numeric, d);
+		case FLOAT8OID:
+			return DirectFunctionCall1(float8_numeric, d);
+		case TIMESTAMPOID:
+			return TimestampTzGetDatum(timestamp2timestamptz_opt_overflow(DatumGetTimestamp(d), NULL));
+		default:
+			return d;
+	}
+}
+
+/*
+ * One direct probe: scan the chosen index with the bound values, check the
+ * remaining conditions on each row, stop at the first that passes.  The
+ * relation, index scan and slot stay open for the rest of the evaluation,
+ * so all(plates, p, exists(...)) rescans instead of starting over; they are
+ * closed by miaopi_lookup_finish (or by transaction abort after an ERROR).
+ */
+static void
+probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
+			 bool *found, Datum *value, bool *isnull)
+{
+	ScanKeyData skeys[INDEX_MAX_KEYS];
+	int			nkeys = Min(ls->nkeys, INDEX_MAX_KEYS);
+	int			i;
+
+	for (i = 0; i < nkeys; i++)
+	{
+		ProbeKey   *key = &ls->keys[i];
+
+		ScanKeyEntryInitializeWithInfo(&skeys[i], 0, key->indexcol, key->strategy,
+									   key->subtype, key->collation, &key->proc,
+									   params[key->cond]);
+	}
+
+	if (ls->scan_generation != eval_generation)
+	{
+		ls->scan_generation = eval_generation;
+		ls->rel = table_open(ls->relid, AccessShareLock);
+		ls->idx = index_open(ls->indexoid, AccessShareLock);
+		ls->scan = index_beginscan(ls->rel, ls->idx, GetActiveSnapshot(), nkeys, 0);
+		ls->slot = table_slot_create(ls->rel, NULL);
+		ls->next_open = open_scans;
+		open_scans = ls;
+	}
+	index_rescan(ls->scan, skeys, nkeys, NULL, 0);
+
+	*found = false;
+	*isnull = true;
+	while (!*found && index_getnext_slot(ls->scan, ForwardScanDirection, ls->slot))
+	{
+		bool		pass = true;
+
+		for (i = 0; i < ls->nfilters && pass; i++)
+		{
+			ProbeFilter *f = &ls->filters[i];
+			bool		null;
+			Datum		v = slot_getattr(ls->slot, f->attnum, &null);
+
+			pass = !null && DatumGetBool(FunctionCall2Coll(&f->proc, f->collation,
+														   v, params[f->cond]));
+		}
+		if (!pass)
+			continue;
+		*found = true;
+		if (lk->column)
+		{
+			Datum		d = slot_getattr(ls->slot, ls->attnums[lk->nconds], isnull);
+
+			if (!*isnull)
+			{
+				Form_pg_attribute att = TupleDescAttr(RelationGetDescr(ls->rel),
+													  ls->attnums[lk->nconds] - 1);
+
+				*value = canonical_datum(datumCopy(d, att->attbyval, att->attlen),
+										 ls->result_type);
+			}
+		}
+	}
+	ExecClearTuple(ls->slot);
+}
+
+/* Close the index scans an evaluation left open */
+static void
+close_scans(void)
+{
+	while (open_scans != NULL)
+	{
+		MiaopiLookupState *ls = open_scans;
+
+		open_scans = ls->next_open;
+		ExecDropSingleTupleTableSlot(ls->slot);
+		index_endscan(ls->scan);
+		index_close(ls->idx, NoLock);
+		table_close(ls->rel, NoLock);
+		ls->scan_generation = 0;
+		ls->scan = NULL;
+		ls->slot = NULL;
+		ls->next_open = NULL;
+	}
 }
 
 /* ----------
@@ -425,6 +827,18 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 		}
 	}
 
+	if (!ls->prepared)
+	{
+		ls->direct = miaopi_lookup_direct && ActiveSnapshotSet() &&
+			choose_direct(ls, lk, prog->cxt);
+		ls->prepared = true;
+	}
+	if (ls->direct)
+	{
+		probe_direct(ls, lk, params, found, value, isnull);
+		return true;
+	}
+
 	if (!spi_open)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -471,6 +885,8 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 void
 miaopi_lookup_begin(void)
 {
+	eval_generation++;
+	open_scans = NULL;
 	spi_open = false;
 }
 
@@ -480,6 +896,7 @@ miaopi_lookup_begin(void)
 void
 miaopi_lookup_finish(void)
 {
+	close_scans();
 	if (spi_open)
 	{
 		MemoryContext caller = CurrentMemoryContext;

@@ -13,6 +13,9 @@
 
 #include "cache.h"
 
+/* GUC miaopi.lookup_direct (miaopi.c) */
+extern bool miaopi_lookup_direct;
+
 /*
  * The resolver the compiler calls for lookup tables (never longjmps): strict
  * for load_rules, lenient when rebuilding a stored ruleset.

@@ -24,6 +24,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "lookup.h"
 #include "miaopi.h"
 
 PG_MODULE_MAGIC;
@@ -31,6 +32,7 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 bool		miaopi_internal_update = false;
+bool		miaopi_lookup_direct = true;
 
 static char *miaopi_clock_now = NULL;
 static bool clock_pinned = false;
@@ -117,6 +119,15 @@ _PG_init(void)
 							   check_clock_now,
 							   assign_clock_now,
 							   NULL);
+
+	DefineCustomBoolVariable("miaopi.lookup_direct",
+							 "Enables direct index probes for rule lookups.",
+							 "Off runs every lookup as a prepared SQL query instead.",
+							 &miaopi_lookup_direct,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("miaopi");
 }

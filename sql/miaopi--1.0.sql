@@ -28,6 +28,8 @@ CREATE TABLE miaopi.calendar (
 COMMENT ON TABLE miaopi.calendar IS
 	'Working-day calendars; weekend holds ISO day numbers (1 = Monday ... 7 = Sunday)';
 
+INSERT INTO miaopi.calendar (name) VALUES ('cn');
+
 -- @@CALENDAR@@ (calendar_day, shipped data, calendar functions)
 
 -- ====================================================================

@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION miaopi;
-SELECT plan(47);
+SELECT plan(50);
 
 CREATE SCHEMA lab;
 CREATE TABLE lab.vehicle (plate text PRIMARY KEY, insured_until date, photo bytea);
@@ -30,49 +30,54 @@ CREATE TEMP TABLE before AS SELECT pg_temp.counts() AS c;
 
 -- YAML itself
 SELECT throws_ok($$SELECT miaopi.load_rules(E'service: [unclosed\nname: x')$$,
-	'22P02', NULL, 'malformed YAML is invalid_text_representation');
-SELECT throws_like($$SELECT miaopi.load_rules(E'a: &a [1]\nb: *a')$$,
-	'%alias%', 'anchors and aliases (YAML bombs) are refused');
+	'22P02', 'invalid YAML: did not find expected '','' or '']''', 'malformed YAML is invalid_text_representation');
+SELECT throws_ok($$SELECT miaopi.load_rules(E'a: &a [1]\nb: *a')$$,
+	'22P02', 'YAML anchors are not allowed (found "&a")', 'anchors and aliases (YAML bombs) are refused');
+SELECT throws_ok($$SELECT miaopi.load_rules(E'a: [1]\nb: *a')$$,
+	'22P02', NULL, 'an alias alone is refused too');
 SELECT throws_ok($$SELECT miaopi.load_rules(repeat('[', 10000) || repeat(']', 10000))$$,
-	'54000', NULL, 'nesting 10,000 deep is program_limit_exceeded');
+	'54000', 'YAML nesting is deeper than 64 levels', 'nesting 10,000 deep is program_limit_exceeded');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: ok, rule: payload.n >= 0, on_fail: reject}') || '# ' || repeat('x', 10 * 1024 * 1024))$$,
 	'54000', 'rules source is too large', 'a 10 MB document is program_limit_exceeded');
-SELECT throws_ok($$SELECT miaopi.load_rules('')$$, '22023', NULL, 'an empty source is refused');
+SELECT throws_ok($$SELECT miaopi.load_rules('')$$, '22023', 'rule source contains no service documents',
+	'an empty source is refused');
+SELECT throws_ok($$SELECT miaopi.load_rules('just text')$$, '22023', 'service document must be a mapping, not text',
+	'a document that is not a mapping is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(NULL)$$, '22004', 'source must not be null',
 	'a null source is refused');
 
 -- the document
-SELECT throws_like($$SELECT miaopi.load_rules(replace(pg_temp.doc('  - {id: ok, rule: payload.n >= 0, on_fail: reject}'), 'checks:', 'chekcs:'))$$,
-	'unknown key "chekcs"%', 'a misspelled key is named');
+SELECT throws_ok($$SELECT miaopi.load_rules(replace(pg_temp.doc('  - {id: ok, rule: payload.n >= 0, on_fail: reject}'), 'checks:', 'chekcs:'))$$,
+	'22023', 'unknown key "chekcs" in service document', 'a misspelled key is named');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}
   - {id: a, rule: payload.n >= 1, on_fail: reject}'))$$,
-	'22023', NULL, 'a duplicate check id is refused');
+	'22023', 'duplicate check id "a"', 'a duplicate check id is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(replace(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}'), 'promised: 1', 'promised: 30'))$$,
-	'22023', NULL, 'promised greater than statutory is refused');
-SELECT throws_like($$SELECT miaopi.load_rules(replace(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}'), 'kind: filing', 'kind: permit'))$$,
-	'unknown kind "permit"%', 'an unknown kind is refused');
+	'22023', 'promised time limit (30 days) exceeds the statutory limit (20 days)', 'promised greater than statutory is refused');
+SELECT throws_ok($$SELECT miaopi.load_rules(replace(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}'), 'kind: filing', 'kind: permit'))$$,
+	'22023', 'unknown kind "permit"', 'an unknown kind is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(replace(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}'), 'statutory: 20', 'statutory: "20"'))$$,
-	'22023', NULL, 'a value of the wrong type is refused');
-SELECT throws_like($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.m >= 0, on_fail: reject}'))$$,
-	'%"m"%', 'an unknown field in a rule is refused');
-SELECT throws_like($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: lenght(payload.plates) > 0, on_fail: reject}'))$$,
-	'%lenght%', 'an unknown function is refused');
+	'22023', '"statutory" must be an integer, not text', 'a value of the wrong type is refused');
+SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.m >= 0, on_fail: reject}'))$$,
+	'22023', 'unknown field "m"', 'an unknown field in a rule is refused');
+SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: lenght(payload.plates) > 0, on_fail: reject}'))$$,
+	'22023', 'unknown function "lenght"', 'an unknown function is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n + 1, on_fail: reject}'))$$,
-	'22023', NULL, 'a rule that is not boolean is refused');
+	'22023', 'check rule must be a boolean expression, not int', 'a rule that is not boolean is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}', E'licence:\n  type: x\n  number: "X-{seq:6}"\n  valid_days: 365'))$$,
-	'0A000', NULL, 'the licence section is not available in this version');
+	'0A000', 'the licence section is not available in this version', 'the licence section is refused for now');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "licence_valid(''x'', applicant.id)", on_fail: reject}'))$$,
-	'0A000', NULL, 'licence_valid is not available in this version');
+	'0A000', 'function licence_valid is not available in this version', 'licence_valid is refused for now');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}', E'materials:\n  permit: {required: true, or_licence: road-permit}'))$$,
-	'0A000', NULL, 'or_licence is not available in this version');
+	'0A000', 'or_licence is not available in this version', 'or_licence is refused for now');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "' || repeat('(', 10000) || '1 > 0' || repeat(')', 10000) || '", on_fail: reject}'))$$,
-	'54000', NULL, 'an expression nested 10,000 deep is program_limit_exceeded');
+	'54000', 'expression is nested too deeply (more than 200 levels)', 'an expression nested 10,000 deep is program_limit_exceeded');
 
 -- what only the database can check
 SELECT throws_ok($$SELECT miaopi.load_rules(replace(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}'), 'promised: 1', 'promised: 1, calendar: mars'))$$,
 	'22023', 'unknown calendar "mars"', 'an unknown calendar is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "matches(''x'', ''(['')", on_fail: reject}'))$$,
-	'2201B', NULL, 'a regex that does not compile is refused at load');
+	'2201B', 'invalid regular expression: brackets [] not balanced', 'a regex that does not compile is refused at load');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "exists(lab.nothing, plate == ''x'')", on_fail: reject}'))$$,
 	'42P01', 'relation "lab.nothing" does not exist', 'an unknown lookup table is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "exists(lab.vehicle, plat == ''x'')", on_fail: reject}'))$$,
@@ -81,7 +86,7 @@ SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "exis
 	'22023', 'column "photo" of relation "lab.vehicle" has type bytea, which rules cannot use',
 	'a lookup column of an unusable type is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "exists(lab.vehicle, plate == 7)", on_fail: reject}'))$$,
-	'22023', NULL, 'a lookup value of the wrong type is refused');
+	'22023', 'cannot compare text with int', 'a lookup value of the wrong type is refused');
 CREATE ROLE miaopi_author;
 GRANT USAGE ON SCHEMA miaopi, lab TO miaopi_author;
 GRANT SELECT, INSERT, UPDATE ON miaopi.service, miaopi.ruleset TO miaopi_author;
@@ -94,7 +99,7 @@ RESET ROLE;
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n > 5, on_fail: reject}', E'tests:\n  - name: small n\n    applicant: {id: x}\n    payload: {n: 1}\n    expect: approve'))$$,
 	'23514', 'test "small n" of service "err-lab" failed', 'a failing test refuses the load');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: ok, rule: payload.n >= 0, on_fail: reject}') || E'---\n' || replace(pg_temp.doc('  - {id: a, rule: payload.x, on_fail: reject}'), 'err-lab', 'err-lab-2'))$$,
-	'22023', NULL, 'one bad document refuses the whole source');
+	'22023', 'unknown field "x"', 'one bad document refuses the whole source');
 SELECT is(pg_temp.counts(), (SELECT c FROM before), 'no failed load changed anything');
 
 -- inserting
@@ -109,7 +114,7 @@ SELECT throws_ok($$INSERT INTO miaopi.application (service_code, applicant_id, p
 SELECT throws_ok($$INSERT INTO miaopi.application (service_code, applicant_id, payload) VALUES ('err-lab', 'x', '"text"')$$,
 	'22023', 'payload must be a JSON object', 'a payload that is a scalar is refused');
 SELECT throws_ok($$INSERT INTO miaopi.application (service_code, applicant_id, payload) VALUES ('err-lab', NULL, '{}')$$,
-	'23502', NULL, 'a null applicant is refused');
+	'23502', 'null value in column "applicant_id" of relation "application"', 'a null applicant is refused');
 SELECT throws_ok($$SELECT miaopi.evaluate('err-lab', 'x', NULL)$$,
 	'22004', 'payload must not be null', 'evaluate refuses a null payload');
 SELECT throws_ok($$SELECT miaopi.evaluate('nope', 'x', '{}')$$,
@@ -117,8 +122,9 @@ SELECT throws_ok($$SELECT miaopi.evaluate('nope', 'x', '{}')$$,
 SELECT is(pg_temp.counts(), (SELECT c FROM before), 'no refused INSERT changed anything');
 
 -- wrong shapes are decisions, not errors
-SELECT is((SELECT status FROM (INSERT INTO miaopi.application (service_code, applicant_id, payload)
-	VALUES ('err-lab', 'x', '{"n": "seven"}') RETURNING status) i), 'rejected', 'a field of the wrong type rejects');
+WITH i AS (INSERT INTO miaopi.application (service_code, applicant_id, payload)
+	VALUES ('err-lab', 'x', '{"n": "seven"}') RETURNING status)
+SELECT is((SELECT status FROM i), 'rejected', 'a field of the wrong type rejects');
 SELECT is(miaopi.evaluate('err-lab', 'x', '{}')->'reasons'->0->>'detail', 'field "n" is required',
 	'a missing required field is named');
 SELECT is(miaopi.evaluate('err-lab', 'x', jsonb_build_object('n', 1, 'plates',
@@ -129,9 +135,9 @@ SELECT is(miaopi.evaluate('err-lab', 'x', jsonb_build_object('n', 1, 'plates',
 	'item 0 of field "plates" must be text, not number', '100,000 plates of the wrong type reject at the first');
 
 -- a client cannot set its own status
-SELECT is((SELECT status FROM (INSERT INTO miaopi.application (service_code, applicant_id, payload, status, decided_by)
-	VALUES ('err-lab', 'x', '{"n": -1}', 'approved', 'me') RETURNING status) i), 'rejected',
-	'a client-set status is overwritten on INSERT');
+WITH i AS (INSERT INTO miaopi.application (service_code, applicant_id, payload, status, decided_by)
+	VALUES ('err-lab', 'x', '{"n": -1}', 'approved', 'me') RETURNING status)
+SELECT is((SELECT status FROM i), 'rejected', 'a client-set status is overwritten on INSERT');
 SELECT throws_ok($$UPDATE miaopi.application SET status = 'approved'$$,
 	'42501', 'column "status" of an application can only be changed by miaopi',
 	'a direct UPDATE of the status is refused');

@@ -1,4 +1,6 @@
 -- Code checks against the reference vectors in test/data (copied from the
+SET datestyle = 'ISO, YMD';
+SET timezone = 'Asia/Shanghai';
 -- project's shared reference data, with their sources in its README).
 CREATE TEMP TABLE uscc (code text, valid boolean, note text);
 \copy uscc FROM 'test/data/uscc_vectors.csv' WITH (FORMAT csv, HEADER true)

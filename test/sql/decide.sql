@@ -1,4 +1,6 @@
 -- The decision trigger: approved, rejected and pending rows, with reasons.
+SET datestyle = 'ISO, YMD';
+SET timezone = 'Asia/Shanghai';
 SET miaopi.clock_now = '2026-12-01 10:00:00+08';
 CREATE SCHEMA lab;
 CREATE TABLE lab.vehicle (plate text PRIMARY KEY, insured_until date NOT NULL);

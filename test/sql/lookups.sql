@@ -1,4 +1,6 @@
 -- Lookups into the agency's own tables: resolution, typing, parameters,
+SET datestyle = 'ISO, YMD';
+SET timezone = 'Asia/Shanghai';
 -- privileges at run time, and tables that change after the rules loaded.
 SET miaopi.clock_now = '2026-12-01 10:00:00+08';
 CREATE SCHEMA registry;
@@ -60,3 +62,28 @@ SELECT miaopi.evaluate('lookup-lab', '91350900587527783P', '{}')->>'decision' AS
 REVOKE ALL ON ALL TABLES IN SCHEMA miaopi, registry FROM regress_miaopi_app;
 REVOKE ALL ON SCHEMA miaopi, registry FROM regress_miaopi_app;
 DROP ROLE regress_miaopi_app;
+
+-- the same lookups as SQL queries decide exactly as direct index probes
+SET miaopi.lookup_direct = off;
+SELECT miaopi.load_rules(replace(source, 'service: lookup-lab', 'service: lookup-lab-sql'), false) IS NOT NULL AS loaded
+FROM miaopi.ruleset WHERE service_code = 'lookup-lab';
+SELECT id, miaopi.evaluate('lookup-lab', id, '{}')->'reasons' = miaopi.evaluate('lookup-lab-sql', id, '{}')->'reasons' AS same
+FROM (VALUES ('91350900587527783P'), ('91440300192317458F'), ('x''; DROP TABLE registry.company; --'), ('none')) v(id);
+-- an index whose leading column is not compared with == is not used; still correct
+CREATE TABLE registry.permit (holder text, kind text, valid_until date, PRIMARY KEY (kind, holder));
+INSERT INTO registry.permit VALUES ('91350900587527783P', 'road', '2027-01-01'), ('91350900587527783P', 'waste', '2025-01-01');
+RESET miaopi.lookup_direct;
+SELECT miaopi.load_rules($y$
+service: permit-lab
+name: 许可证
+kind: filing
+time_limit: {statutory: 20, promised: 1}
+auto_approve: true
+checks:
+  - {id: road, rule: "exists(registry.permit, holder == applicant.id and kind == 'road' and valid_until >= today())", on_fail: manual}
+  - {id: waste, rule: "exists(registry.permit, holder == applicant.id and kind == 'waste' and valid_until >= today())", on_fail: manual}
+  - {id: any-valid, rule: "exists(registry.permit, holder == applicant.id and valid_until > today())", on_fail: manual}
+  - {id: until, rule: "lookup(registry.permit, kind == 'road' and holder == applicant.id).valid_until == date('2027-01-01')", on_fail: manual}
+$y$, false) IS NOT NULL AS loaded;
+SELECT r->>'check' AS check, r->>'result' AS result
+FROM jsonb_array_elements(miaopi.evaluate('permit-lab', '91350900587527783P', '{}')->'reasons') r;

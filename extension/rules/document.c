@@ -1,0 +1,1034 @@
+/*-------------------------------------------------------------------------
+ *
+ * document.c
+ *	  Validate one YAML service document and build its MrService.
+ *
+ * Every key of the document is known here; an unknown key anywhere is an
+ * error (with a "did you mean" hint), because a misspelt optional key that
+ * is silently ignored is a rule that silently does not apply.  Sections are
+ * validated in a fixed order (service, name, department, kind, time_limit,
+ * auto_approve, fields, materials, checks, licence, steps, tests) so that
+ * later sections can rely on earlier ones: time_limit needs the kind,
+ * checks need fields and materials, tests need the check ids.
+ *
+ * Scalars are typed by mr_yaml_value's explicit lists everywhere: a quoted
+ * "12" is text and is refused where an integer is expected, and a plain 123
+ * is an integer and is refused where text is expected (with a hint to
+ * quote it).  For an optional key, an explicit null is the same as leaving
+ * the key out.
+ *
+ * IDENTIFICATION
+ *	  extension/rules/document.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mr_internal.h"
+
+static const char *const service_keys[] = {
+	"service", "name", "department", "kind", "time_limit", "auto_approve",
+	"fields", "materials", "checks", "licence", "steps", "tests"
+};
+static const char *const time_limit_keys[] = {
+	"statutory", "promised", "calendar", "warn_at", "extension"
+};
+static const char *const field_keys[] = {"type", "required"};
+static const char *const material_keys[] = {"required", "or_licence"};
+static const char *const check_key_names[] = {"id", "rule", "message", "on_fail"};
+static const char *const licence_keys[] = {"type", "number", "valid_days"};
+static const char *const kind_names[] = {"licence", "public_service", "filing"};
+static const char *const on_fail_names[] = {"reject", "manual"};
+static const char *const step_names[] = {"accept", "review", "decide", "deliver"};
+static const char *const type_names[] = {
+	"int", "decimal", "numeric", "text", "bool", "date", "timestamp"
+};
+
+#define lengthof(a) ((int) (sizeof(a) / sizeof((a)[0])))
+
+/* Steps of each kind, as indexes into step_names */
+static const int kind_steps[3][4] = {
+	{MR_STEP_ACCEPT, MR_STEP_REVIEW, MR_STEP_DECIDE, MR_STEP_DELIVER},
+	{MR_STEP_ACCEPT, MR_STEP_DECIDE, MR_STEP_DELIVER, -1},
+	{MR_STEP_DECIDE, MR_STEP_DELIVER, -1, -1}
+};
+static const int kind_nsteps[3] = {4, 3, 2};
+static const char *const kind_article[3] = {"a licence", "a public service", "a filing"};
+static const char *const kind_step_list[3] = {
+	"accept, review, decide and deliver",
+	"accept, decide and deliver",
+	"decide and deliver"
+};
+
+/*
+ * mr_kind_name returns the YAML spelling of a service kind.
+ */
+const char *
+mr_kind_name(MrKind kind)
+{
+	if ((int) kind < 0 || (int) kind >= lengthof(kind_names))
+		return "unknown";
+	return kind_names[kind];
+}
+
+/*
+ * mr_field_index returns the index of a declared payload field, or -1.
+ */
+int
+mr_field_index(const MrService *svc, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < svc->nfields; i++)
+		if (strcmp(svc->fields[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* ----------
+ * Generic mapping access and typed getters
+ * ----------
+ */
+
+/* Value of key in a mapping, or NULL; *keynode gets the key node */
+static const MrYNode *
+map_get(const MrYNode *map, const char *key, const MrYNode **keynode)
+{
+	int			i;
+	size_t		len = strlen(key);
+
+	for (i = 0; i < map->n; i++)
+	{
+		const MrYNode *k = map->items[2 * i];
+
+		if (k->len == len && memcmp(k->value, key, len) == 0)
+		{
+			if (keynode)
+				*keynode = k;
+			return map->items[2 * i + 1];
+		}
+	}
+	if (keynode)
+		*keynode = NULL;
+	return NULL;
+}
+
+/* As map_get, but an explicit null counts as absent */
+static const MrYNode *
+map_opt(const MrYNode *map, const char *key, const MrYNode **keynode)
+{
+	const MrYNode *v = map_get(map, key, keynode);
+
+	if (v != NULL && v->type == MR_Y_SCALAR && mr_yaml_value(v) == MR_YV_NULL)
+		return NULL;
+	return v;
+}
+
+/* Join names as "a, b or c" */
+static void
+join_names(char *buf, size_t buflen, const char *const *names, int n, const char *last)
+{
+	int			i;
+	size_t		used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+	{
+		const char *sep = (i == 0) ? "" : (i == n - 1) ? last : ", ";
+		size_t		need = strlen(sep) + strlen(names[i]);
+
+		if (used + need + 1 > buflen)
+			break;
+		strcpy(buf + used, sep);
+		used += strlen(sep);
+		strcpy(buf + used, names[i]);
+		used += strlen(names[i]);
+	}
+}
+
+/* Refuse keys not in known[], suggesting the nearest */
+static bool
+check_keys(MrCtx *ctx, const MrYNode *map, const char *const *known, int nknown,
+		   const char *where)
+{
+	int			i;
+	int			j;
+	char		buf[MR_EXCERPT_BYTES + 4];
+	char		list[200];
+
+	for (i = 0; i < map->n; i++)
+	{
+		const MrYNode *k = map->items[2 * i];
+		const char *guess;
+		bool		found = false;
+
+		for (j = 0; j < nknown && !found; j++)
+			found = (strlen(known[j]) == k->len && memcmp(known[j], k->value, k->len) == 0);
+		if (found)
+			continue;
+		mr_fail_node(ctx, MR_ERR_RULE, k, "unknown key \"%s\" in %s",
+					 mr_excerpt(buf, sizeof(buf), k->value, k->len), where);
+		guess = mr_suggest(k->value, k->len, known, nknown);
+		if (guess != NULL)
+			mr_hint(ctx, "Did you mean \"%s\"?", guess);
+		else
+		{
+			join_names(list, sizeof(list), known, nknown, " and ");
+			mr_hint(ctx, "Valid keys are %s.", list);
+		}
+		return false;
+	}
+	return true;
+}
+
+/* The key of a required entry, or an error at the mapping */
+static const MrYNode *
+map_require(MrCtx *ctx, const MrYNode *map, const char *key, const char *where,
+			const MrYNode **keynode)
+{
+	const MrYNode *v = map_get(map, key, keynode);
+
+	if (v == NULL)
+		mr_fail_node(ctx, MR_ERR_RULE, map, "missing required key \"%s\" in %s", key, where);
+	return v;
+}
+
+/* "\"key\" must be X, not Y", with a hint for the usual quoting slips */
+static bool
+type_error(MrCtx *ctx, const char *key, const MrYNode *val, const char *want)
+{
+	char		buf[MR_EXCERPT_BYTES + 4];
+
+	mr_fail_node(ctx, MR_ERR_RULE, val, "\"%s\" must be %s, not %s", key, want,
+				 mr_yaml_describe(val));
+	if (val->type != MR_Y_SCALAR)
+		return false;
+	mr_excerpt(buf, sizeof(buf), val->value, val->len);
+	if (strcmp(want, "text") == 0 && val->style == MR_Y_PLAIN)
+		mr_hint(ctx, "Quote the value to make it text: \"%s\".", buf);
+	else if (val->style != MR_Y_PLAIN && val->type == MR_Y_SCALAR)
+	{
+		MrYNode		plain = *val;
+
+		plain.style = MR_Y_PLAIN;
+		if (mr_yaml_value(&plain) != MR_YV_TEXT)
+			mr_hint(ctx, "Remove the quotes: \"%s\" is text.", buf);
+	}
+	else if (strcmp(want, "a boolean") == 0)
+		mr_hint(ctx, "Use true or false.");
+	return false;
+}
+
+/* A text value copied to the result arena; NULL value means absent */
+static bool
+get_text(MrCtx *ctx, const char *key, const MrYNode *val, const char **out)
+{
+	*out = NULL;
+	if (val == NULL)
+		return true;
+	if (val->type != MR_Y_SCALAR || mr_yaml_value(val) != MR_YV_TEXT)
+		return type_error(ctx, key, val, "text");
+	*out = mr_strdup(ctx, val->value, val->len);
+	return *out != NULL;
+}
+
+/* Non-empty text */
+static bool
+get_name_text(MrCtx *ctx, const char *key, const MrYNode *val, const char **out)
+{
+	size_t		i;
+
+	if (!get_text(ctx, key, val, out))
+		return false;
+	if (*out == NULL)
+		return true;
+	for (i = 0; i < val->len; i++)
+		if (val->value[i] != ' ' && val->value[i] != '\t' && val->value[i] != '\n')
+			return true;
+	return mr_fail_node(ctx, MR_ERR_RULE, val, "\"%s\" must not be empty", key);
+}
+
+/* An integer in [min, INT_MAX] */
+static bool
+get_int(MrCtx *ctx, const char *key, const MrYNode *val, int min, int *out)
+{
+	int64_t		v;
+
+	if (val->type != MR_Y_SCALAR || mr_yaml_value(val) != MR_YV_INT)
+		return type_error(ctx, key, val, "an integer");
+	if (!mr_yaml_parse_int(val, &v) || v > INT_MAX || v < INT_MIN)
+		return mr_fail_node(ctx, MR_ERR_RULE, val, "\"%s\" is out of range", key);
+	if (v < min)
+	{
+		if (min == 0)
+			return mr_fail_node(ctx, MR_ERR_RULE, val, "\"%s\" must not be negative", key);
+		return mr_fail_node(ctx, MR_ERR_RULE, val, "\"%s\" must be at least %d", key, min);
+	}
+	*out = (int) v;
+	return true;
+}
+
+/* A boolean */
+static bool
+get_bool(MrCtx *ctx, const char *key, const MrYNode *val, bool *out)
+{
+	if (val->type != MR_Y_SCALAR || mr_yaml_value(val) != MR_YV_BOOL)
+		return type_error(ctx, key, val, "a boolean");
+	*out = (val->value[0] == 't' || val->value[0] == 'T');
+	return true;
+}
+
+/* Is s a lower-case code: first char from first[], then from rest[] */
+static bool
+valid_code(const char *s, size_t len, bool allow_underscore, bool allow_hyphen, bool first_letter)
+{
+	size_t		i;
+
+	if (len == 0 || len > MR_MAX_NAME_BYTES)
+		return false;
+	for (i = 0; i < len; i++)
+	{
+		char		c = s[i];
+		bool		ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			(allow_underscore && c == '_') || (allow_hyphen && c == '-');
+
+		if (!ok)
+			return false;
+		if (i == 0)
+		{
+			if (first_letter && !((c >= 'a' && c <= 'z') || c == '_'))
+				return false;
+			if (!first_letter && (c == '-' || c == '_'))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Calendar names: ^[a-z0-9_-]+$, at most MR_MAX_NAME_BYTES */
+static bool
+valid_calendar(const char *s, size_t len)
+{
+	size_t		i;
+
+	if (len == 0 || len > MR_MAX_NAME_BYTES)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+			  s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* ----------
+ * Sections
+ * ----------
+ */
+
+static bool
+build_kind(MrCtx *ctx, MrService *svc, const MrYNode *val)
+{
+	char		buf[MR_EXCERPT_BYTES + 4];
+	const char *guess;
+	int			i;
+
+	if (val->type != MR_Y_SCALAR || mr_yaml_value(val) != MR_YV_TEXT)
+		return type_error(ctx, "kind", val, "text");
+	for (i = 0; i < lengthof(kind_names); i++)
+	{
+		if (strcmp(val->value, kind_names[i]) == 0)
+		{
+			svc->kind = (MrKind) i;
+			return true;
+		}
+	}
+	mr_fail_node(ctx, MR_ERR_RULE, val, "unknown kind \"%s\"",
+				 mr_excerpt(buf, sizeof(buf), val->value, val->len));
+	guess = mr_suggest(val->value, val->len, kind_names, lengthof(kind_names));
+	if (guess != NULL)
+		mr_hint(ctx, "Did you mean \"%s\"? The kind is one of licence, public_service or filing.", guess);
+	else
+		mr_hint(ctx, "The kind is one of licence, public_service or filing.");
+	return false;
+}
+
+static bool
+build_time_limit(MrCtx *ctx, MrService *svc, const MrYNode *map)
+{
+	const MrYNode *v;
+	const MrYNode *k;
+	const MrYNode *promised_node;
+	char		buf[MR_EXCERPT_BYTES + 4];
+
+	if (map->type != MR_Y_MAPPING)
+		return type_error(ctx, "time_limit", map, "a mapping");
+	if (!check_keys(ctx, map, time_limit_keys, lengthof(time_limit_keys), "time_limit"))
+		return false;
+
+	if ((v = map_require(ctx, map, "statutory", "time_limit", &k)) == NULL ||
+		!get_int(ctx, "statutory", v, 0, &svc->statutory_days))
+		return false;
+	if ((v = map_require(ctx, map, "promised", "time_limit", &k)) == NULL ||
+		!get_int(ctx, "promised", v, 0, &svc->promised_days))
+		return false;
+	promised_node = v;
+	if (svc->promised_days > svc->statutory_days)
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, promised_node,
+					 "promised time limit (%d days) exceeds the statutory limit (%d days)",
+					 svc->promised_days, svc->statutory_days);
+		mr_hint(ctx, "The promised limit (承诺时限) may be shorter than the statutory limit (法定时限), never longer.");
+		return false;
+	}
+
+	svc->calendar = "cn";
+	if ((v = map_opt(map, "calendar", &k)) != NULL)
+	{
+		if (!get_text(ctx, "calendar", v, &svc->calendar))
+			return false;
+		if (!valid_calendar(v->value, v->len))
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, v, "invalid calendar name \"%s\"",
+						 mr_excerpt(buf, sizeof(buf), v->value, v->len));
+			mr_hint(ctx, "A calendar name is lower-case letters, digits, \"_\" and \"-\", such as \"cn\".");
+			return false;
+		}
+	}
+
+	svc->warn_ratio = 0.9;
+	if ((v = map_opt(map, "warn_at", &k)) != NULL)
+	{
+		MrYValue	t = (v->type == MR_Y_SCALAR) ? mr_yaml_value(v) : MR_YV_TEXT;
+		double		x = 0;
+		double		scale = 1;
+		const char *p;
+		bool		neg = false;
+		bool		frac = false;
+
+		if (v->type != MR_Y_SCALAR || (t != MR_YV_INT && t != MR_YV_DECIMAL))
+			return type_error(ctx, "warn_at", v, "a number");
+		/* locale-free conversion of [-+]digits[.digits] */
+		p = v->value;
+		if (*p == '-' || *p == '+')
+			neg = (*p++ == '-');
+		for (; *p; p++)
+		{
+			if (*p == '.')
+			{
+				frac = true;
+				continue;
+			}
+			if (frac)
+			{
+				scale /= 10;
+				x += (*p - '0') * scale;
+			}
+			else if (x < 1e6)
+				x = x * 10 + (*p - '0');
+		}
+		if (neg)
+			x = -x;
+		if (!(x > 0 && x <= 1))
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, v, "\"warn_at\" must be greater than 0 and at most 1");
+			mr_hint(ctx, "warn_at is the share of the time limit after which an application is flagged, such as 0.9.");
+			return false;
+		}
+		svc->warn_ratio = x;
+	}
+
+	svc->extension_days = (svc->kind == MR_KIND_LICENCE) ? 10 : 0;
+	if ((v = map_opt(map, "extension", &k)) != NULL)
+	{
+		if (!get_int(ctx, "extension", v, 0, &svc->extension_days))
+			return false;
+		if (svc->kind == MR_KIND_LICENCE && svc->extension_days > 10)
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, v,
+						 "time limit extension of %d working days exceeds the 10 allowed for a licence",
+						 svc->extension_days);
+			mr_hint(ctx, "行政许可法 art. 42 allows one extension of at most 10 working days.");
+			return false;
+		}
+		if (svc->kind != MR_KIND_LICENCE && svc->extension_days > 0)
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, v, "kind %s has no time limit extension",
+						 mr_kind_name(svc->kind));
+			mr_hint(ctx, "Only a licence may be extended (行政许可法 art. 42); set extension to 0 or leave it out.");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Parse a field type string: int, decimal, numeric, ..., or "[T]" */
+static bool
+parse_field_type(const char *s, size_t len, MrType *type)
+{
+	static const MrTypeKind kinds[] = {
+		MR_TYPE_INT, MR_TYPE_DECIMAL, MR_TYPE_DECIMAL, MR_TYPE_TEXT,
+		MR_TYPE_BOOL, MR_TYPE_DATE, MR_TYPE_TIMESTAMP
+	};
+	bool		list = false;
+	int			i;
+
+	while (len > 0 && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']')
+	{
+		list = true;
+		s++;
+		len -= 2;
+		while (len > 0 && (*s == ' ' || *s == '\t'))
+			s++, len--;
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+	}
+	for (i = 0; i < lengthof(type_names); i++)
+	{
+		if (strlen(type_names[i]) == len && memcmp(type_names[i], s, len) == 0)
+		{
+			if (list)
+			{
+				type->kind = MR_TYPE_LIST;
+				type->elem = kinds[i];
+			}
+			else
+			{
+				type->kind = kinds[i];
+				type->elem = MR_TYPE_ANY;
+			}
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+build_field_type(MrCtx *ctx, const char *fname, const MrYNode *val, MrType *type)
+{
+	char		buf[MR_EXCERPT_BYTES + 4];
+	const char *guess;
+	const char *inner;
+	size_t		ilen;
+
+	if (val->type != MR_Y_SCALAR || mr_yaml_value(val) != MR_YV_TEXT)
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, val, "type of field \"%s\" must be text, not %s",
+					 fname, mr_yaml_describe(val));
+		if (val->type == MR_Y_SEQUENCE)
+			mr_hint(ctx, "Quote list types: \"[text]\".");
+		else
+			mr_hint(ctx, "Field types are int, decimal, text, bool, date, timestamp, or a list such as \"[text]\".");
+		return false;
+	}
+	if (parse_field_type(val->value, val->len, type))
+		return true;
+	mr_fail_node(ctx, MR_ERR_RULE, val, "unknown field type \"%s\"",
+				 mr_excerpt(buf, sizeof(buf), val->value, val->len));
+	inner = val->value;
+	ilen = val->len;
+	if (ilen >= 2 && inner[0] == '[' && inner[ilen - 1] == ']')
+	{
+		guess = mr_suggest(inner + 1, ilen - 2, type_names, lengthof(type_names));
+		if (guess != NULL)
+		{
+			mr_hint(ctx, "Did you mean \"[%s]\"?", guess);
+			return false;
+		}
+	}
+	else if ((guess = mr_suggest(inner, ilen, type_names, lengthof(type_names))) != NULL)
+	{
+		mr_hint(ctx, "Did you mean \"%s\"?", guess);
+		return false;
+	}
+	if (strcmp(val->value, "string") == 0 || strcmp(val->value, "str") == 0)
+		mr_hint(ctx, "Did you mean \"text\"?");
+	else if (strcmp(val->value, "integer") == 0)
+		mr_hint(ctx, "Did you mean \"int\"?");
+	else if (strcmp(val->value, "boolean") == 0)
+		mr_hint(ctx, "Did you mean \"bool\"?");
+	else
+		mr_hint(ctx, "Field types are int, decimal, text, bool, date, timestamp, or a list such as \"[text]\".");
+	return false;
+}
+
+static bool
+build_fields(MrCtx *ctx, MrService *svc, const MrYNode *map)
+{
+	int			i;
+	char		buf[MR_EXCERPT_BYTES + 4];
+	char		where[MR_MAX_NAME_BYTES + 16];
+
+	if (map->type != MR_Y_MAPPING)
+		return type_error(ctx, "fields", map, "a mapping");
+	svc->nfields = map->n;
+	if (map->n == 0)
+		return true;
+	svc->fields = mr_alloc(ctx, sizeof(MrField) * (size_t) map->n);
+	if (svc->fields == NULL)
+		return false;
+	for (i = 0; i < map->n; i++)
+	{
+		const MrYNode *k = map->items[2 * i];
+		const MrYNode *v = map->items[2 * i + 1];
+		MrField    *f = &svc->fields[i];
+
+		if (!valid_code(k->value, k->len, true, false, true))
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, k, "invalid field name \"%s\"",
+						 mr_excerpt(buf, sizeof(buf), k->value, k->len));
+			mr_hint(ctx, "A field name is lower-case letters, digits and underscores, starts with a letter or underscore, and has at most 63 bytes.");
+			return false;
+		}
+		f->name = mr_strdup(ctx, k->value, k->len);
+		if (f->name == NULL)
+			return false;
+		f->line = k->line;
+		f->column = k->column;
+		f->required = false;
+		if (v->type == MR_Y_MAPPING)
+		{
+			const MrYNode *t;
+			const MrYNode *r;
+
+			snprintf(where, sizeof(where), "field \"%s\"", f->name);
+			if (!check_keys(ctx, v, field_keys, lengthof(field_keys), where))
+				return false;
+			if ((t = map_require(ctx, v, "type", where, NULL)) == NULL)
+				return false;
+			if (!build_field_type(ctx, f->name, t, &f->type))
+				return false;
+			if ((r = map_opt(v, "required", NULL)) != NULL && !get_bool(ctx, "required", r, &f->required))
+				return false;
+		}
+		else if (!build_field_type(ctx, f->name, v, &f->type))
+			return false;
+	}
+	return true;
+}
+
+static bool
+build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
+{
+	int			i;
+	char		buf[MR_EXCERPT_BYTES + 4];
+	char		where[MR_MAX_NAME_BYTES + 16];
+
+	if (map->type != MR_Y_MAPPING)
+		return type_error(ctx, "materials", map, "a mapping");
+	svc->nmaterials = map->n;
+	if (map->n == 0)
+		return true;
+	svc->materials = mr_alloc(ctx, sizeof(MrMaterial) * (size_t) map->n);
+	if (svc->materials == NULL)
+		return false;
+	for (i = 0; i < map->n; i++)
+	{
+		const MrYNode *k = map->items[2 * i];
+		const MrYNode *v = map->items[2 * i + 1];
+		MrMaterial *m = &svc->materials[i];
+
+		if (!valid_code(k->value, k->len, true, true, false))
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, k, "invalid material name \"%s\"",
+						 mr_excerpt(buf, sizeof(buf), k->value, k->len));
+			mr_hint(ctx, "A material name is lower-case letters, digits, \"_\" and \"-\", starts with a letter or digit, and has at most 63 bytes.");
+			return false;
+		}
+		m->name = mr_strdup(ctx, k->value, k->len);
+		if (m->name == NULL)
+			return false;
+		m->line = k->line;
+		if (v->type == MR_Y_MAPPING)
+		{
+			const MrYNode *r;
+			const MrYNode *ol;
+			const MrYNode *olk;
+
+			snprintf(where, sizeof(where), "material \"%s\"", m->name);
+			if (!check_keys(ctx, v, material_keys, lengthof(material_keys), where))
+				return false;
+			if ((r = map_opt(v, "required", NULL)) != NULL && !get_bool(ctx, "required", r, &m->required))
+				return false;
+			if ((ol = map_opt(v, "or_licence", &olk)) != NULL)
+			{
+				if (!get_text(ctx, "or_licence", ol, &m->or_licence))
+					return false;
+				mr_fail_node(ctx, MR_ERR_UNAVAILABLE, olk, "or_licence is not available in this version");
+				mr_hint(ctx, "Remove or_licence; the material must then be submitted.");
+				return false;
+			}
+		}
+		else if (v->type == MR_Y_SCALAR && mr_yaml_value(v) == MR_YV_BOOL)
+			m->required = (v->value[0] == 't' || v->value[0] == 'T');
+		else
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, v, "material \"%s\" must be a mapping or a boolean, not %s",
+						 m->name, mr_yaml_describe(v));
+			mr_hint(ctx, "Write {required: true}, or true for short.");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Compile one check's rule: parse, then type-check */
+static bool
+compile_rule(MrCtx *ctx, MrService *svc, MrCheck *check, const MrYNode *rule)
+{
+	MrPNode    *tree;
+	bool		ok;
+
+	ctx->rule = check->rule;
+	ctx->rule_len = rule->len;
+	ctx->rule_line = rule->line;
+	ctx->rule_column = rule->column;
+	ctx->rule_content_column = rule->content_column;
+	ctx->rule_exact = rule->exact;
+
+	tree = mr_parse_expr(ctx, check->rule, rule->len);
+	ok = (tree != NULL) && mr_typecheck_check(ctx, svc, check, tree);
+
+	ctx->rule = NULL;
+	ctx->rule_len = 0;
+	return ok;
+}
+
+static bool
+build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
+{
+	int			i;
+	int			j;
+	char		buf[MR_EXCERPT_BYTES + 4];
+
+	if (seq->type != MR_Y_SEQUENCE)
+		return type_error(ctx, "checks", seq, "a sequence");
+	svc->nchecks = seq->n;
+	if (seq->n == 0)
+		return true;
+	svc->checks = mr_alloc(ctx, sizeof(MrCheck) * (size_t) seq->n);
+	if (svc->checks == NULL)
+		return false;
+	for (i = 0; i < seq->n; i++)
+	{
+		const MrYNode *item = seq->items[i];
+		const MrYNode *v;
+		const MrYNode *k;
+		MrCheck    *c = &svc->checks[i];
+
+		if (item->type != MR_Y_MAPPING)
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, item, "each check must be a mapping, not %s",
+						 mr_yaml_describe(item));
+			mr_hint(ctx, "Write each check as \"- id: ...\" with rule and on_fail.");
+			return false;
+		}
+
+		/* the id first, so that every later error names the check */
+		if ((v = map_require(ctx, item, "id", "check", &k)) == NULL ||
+			!get_text(ctx, "id", v, &c->id))
+			return false;
+		if (!valid_code(v->value, v->len, true, true, false))
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, v, "invalid check id \"%s\"",
+						 mr_excerpt(buf, sizeof(buf), v->value, v->len));
+			mr_hint(ctx, "A check id is lower-case letters, digits, \"_\" and \"-\", starts with a letter or digit, and has at most 63 bytes.");
+			return false;
+		}
+		if (strcmp(c->id, "invalid_payload") == 0 || strcmp(c->id, "missing_material") == 0)
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, v, "check id \"%s\" is reserved", c->id);
+			mr_hint(ctx, "invalid_payload and missing_material are the codes of the built-in checks.");
+			return false;
+		}
+		for (j = 0; j < i; j++)
+		{
+			if (strcmp(svc->checks[j].id, c->id) == 0)
+			{
+				mr_fail_node(ctx, MR_ERR_RULE, v, "duplicate check id \"%s\"", c->id);
+				mr_hint(ctx, "The id is already used at line %d; check ids must be unique in a service.",
+						svc->checks[j].line);
+				return false;
+			}
+		}
+		ctx->check = c->id;
+		c->line = item->line;
+		c->column = item->column;
+
+		if (!check_keys(ctx, item, check_key_names, lengthof(check_key_names), "check"))
+			return false;
+
+		if ((v = map_opt(item, "message", NULL)) != NULL && !get_text(ctx, "message", v, &c->message))
+			return false;
+
+		if ((v = map_require(ctx, item, "on_fail", "check", NULL)) == NULL)
+			return false;
+		if (v->type != MR_Y_SCALAR || mr_yaml_value(v) != MR_YV_TEXT)
+			return type_error(ctx, "on_fail", v, "text");
+		if (strcmp(v->value, "reject") == 0)
+			c->on_fail = MR_ON_FAIL_REJECT;
+		else if (strcmp(v->value, "manual") == 0)
+			c->on_fail = MR_ON_FAIL_MANUAL;
+		else
+		{
+			const char *guess = mr_suggest(v->value, v->len, on_fail_names, 2);
+
+			mr_fail_node(ctx, MR_ERR_RULE, v, "unknown on_fail \"%s\"",
+						 mr_excerpt(buf, sizeof(buf), v->value, v->len));
+			if (guess)
+				mr_hint(ctx, "Did you mean \"%s\"? on_fail is reject or manual.", guess);
+			else
+				mr_hint(ctx, "on_fail is reject or manual.");
+			return false;
+		}
+
+		if ((v = map_require(ctx, item, "rule", "check", NULL)) == NULL ||
+			!get_text(ctx, "rule", v, &c->rule))
+			return false;
+		c->line = v->line;
+		c->column = v->column;
+		if (!compile_rule(ctx, svc, c, v))
+			return false;
+		if (c->nvars > svc->max_vars)
+			svc->max_vars = c->nvars;
+		ctx->check = NULL;
+	}
+	return true;
+}
+
+static bool
+build_licence(MrCtx *ctx, MrService *svc, const MrYNode *key, const MrYNode *map)
+{
+	const MrYNode *v;
+	MrLicence  *lic;
+
+	if (map->type != MR_Y_MAPPING)
+		return type_error(ctx, "licence", map, "a mapping");
+	if (!check_keys(ctx, map, licence_keys, lengthof(licence_keys), "licence"))
+		return false;
+	lic = mr_alloc(ctx, sizeof(MrLicence));
+	if (lic == NULL)
+		return false;
+	lic->line = key->line;
+	if ((v = map_opt(map, "type", NULL)) != NULL && !get_text(ctx, "type", v, &lic->type))
+		return false;
+	if ((v = map_opt(map, "number", NULL)) != NULL && !get_text(ctx, "number", v, &lic->number))
+		return false;
+	if ((v = map_opt(map, "valid_days", NULL)) != NULL && !get_int(ctx, "valid_days", v, 0, &lic->valid_days))
+		return false;
+	svc->licence = lic;
+
+	mr_fail_node(ctx, MR_ERR_UNAVAILABLE, key, "the licence section is not available in this version");
+	mr_hint(ctx, "Remove the licence section; electronic licences come in a later version.");
+	return false;
+}
+
+static void
+default_steps(MrService *svc, MrStep *steps)
+{
+	int			i;
+
+	for (i = 0; i < kind_nsteps[svc->kind]; i++)
+	{
+		steps[i].step = (MrStepName) kind_steps[svc->kind][i];
+		steps[i].name = step_names[steps[i].step];
+		steps[i].limit_days = -1;
+		steps[i].line = 0;
+	}
+	svc->nsteps = kind_nsteps[svc->kind];
+	svc->steps = steps;
+}
+
+static bool
+build_steps(MrCtx *ctx, MrService *svc, const MrYNode *map)
+{
+	MrStep	   *steps;
+	int			i;
+	int			j;
+	int			prev = -1;
+	const char *prevname = NULL;
+	bool		seen[4] = {false, false, false, false};
+	char		buf[MR_EXCERPT_BYTES + 4];
+
+	steps = mr_alloc(ctx, sizeof(MrStep) * 4);
+	if (steps == NULL)
+		return false;
+	if (map == NULL)
+	{
+		default_steps(svc, steps);
+		return true;
+	}
+	if (map->type != MR_Y_MAPPING)
+		return type_error(ctx, "steps", map, "a mapping");
+
+	svc->steps = steps;
+	svc->nsteps = 0;
+	for (i = 0; i < map->n; i++)
+	{
+		const MrYNode *k = map->items[2 * i];
+		const MrYNode *v = map->items[2 * i + 1];
+		int			step = -1;
+		bool		in_kind = false;
+		MrStep	   *s;
+
+		for (j = 0; j < 4; j++)
+			if (strlen(step_names[j]) == k->len && memcmp(step_names[j], k->value, k->len) == 0)
+				step = j;
+		if (step < 0)
+		{
+			const char *guess = mr_suggest(k->value, k->len, step_names, 4);
+
+			mr_fail_node(ctx, MR_ERR_RULE, k, "unknown step \"%s\"",
+						 mr_excerpt(buf, sizeof(buf), k->value, k->len));
+			if (guess)
+				mr_hint(ctx, "Did you mean \"%s\"? The steps of %s are %s.", guess,
+						kind_article[svc->kind], kind_step_list[svc->kind]);
+			else
+				mr_hint(ctx, "The steps of %s are %s.", kind_article[svc->kind],
+						kind_step_list[svc->kind]);
+			return false;
+		}
+		for (j = 0; j < kind_nsteps[svc->kind]; j++)
+			if (kind_steps[svc->kind][j] == step)
+				in_kind = true;
+		if (!in_kind)
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, k, "kind %s has no step \"%s\"",
+						 mr_kind_name(svc->kind), step_names[step]);
+			if (svc->kind == MR_KIND_FILING)
+				mr_hint(ctx, "A filing has at most 1+1 steps: decide and deliver.");
+			else
+				mr_hint(ctx, "A public service has at most 2+1 steps: accept, decide and deliver.");
+			return false;
+		}
+		if (step <= prev)
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, k, "step \"%s\" must come before \"%s\"",
+						 step_names[step], prevname);
+			mr_hint(ctx, "The steps of %s run in the order %s.", kind_article[svc->kind],
+					kind_step_list[svc->kind]);
+			return false;
+		}
+		prev = step;
+		prevname = step_names[step];
+		seen[step] = true;
+
+		s = &steps[svc->nsteps++];
+		s->step = (MrStepName) step;
+		s->name = step_names[step];
+		s->line = k->line;
+		s->limit_days = -1;
+		if (v->type == MR_Y_SCALAR && mr_yaml_value(v) == MR_YV_NULL)
+			continue;
+		if (v->type != MR_Y_SCALAR || mr_yaml_value(v) != MR_YV_INT)
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, v, "step \"%s\" must be an integer or null, not %s",
+						 step_names[step], mr_yaml_describe(v));
+			mr_hint(ctx, "Give the step's limit in working days, or null for no limit of its own.");
+			return false;
+		}
+		if (!get_int(ctx, step_names[step], v, 0, &s->limit_days))
+			return false;
+	}
+	for (j = MR_STEP_DECIDE; j <= MR_STEP_DELIVER; j++)
+	{
+		if (!seen[j])
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, map, "steps must include \"%s\"", step_names[j]);
+			mr_hint(ctx, "A service may leave out accept or review, but never decide or deliver.");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * mr_build_service validates one document and returns its service, or
+ * NULL with the error set.
+ */
+MrService *
+mr_build_service(MrCtx *ctx, const MrYDoc *doc)
+{
+	const MrYNode *root = doc->root;
+	const MrYNode *v;
+	const MrYNode *k;
+	MrService  *svc;
+	char		buf[MR_EXCERPT_BYTES + 4];
+
+	ctx->service = NULL;
+	ctx->check = NULL;
+	if (root == NULL)
+	{
+		mr_fail(ctx, MR_ERR_RULE, doc->line, 1, "service document is empty");
+		return NULL;
+	}
+	if (root->type != MR_Y_MAPPING)
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, root, "service document must be a mapping, not %s",
+					 mr_yaml_describe(root));
+		mr_hint(ctx, "Each YAML document describes one service, starting with \"service: <code>\".");
+		return NULL;
+	}
+	svc = mr_alloc(ctx, sizeof(MrService));
+	if (svc == NULL)
+		return NULL;
+	svc->src_offset = doc->offset;
+	svc->src_length = doc->length;
+	svc->line = doc->line;
+
+	/* name the service in every error, as early as we can */
+	v = map_get(root, "service", NULL);
+	if (v != NULL && v->type == MR_Y_SCALAR && mr_yaml_value(v) == MR_YV_TEXT &&
+		valid_code(v->value, v->len, false, true, false))
+		ctx->service = v->value;
+
+	if (!check_keys(ctx, root, service_keys, lengthof(service_keys), "service document"))
+		return NULL;
+
+	if ((v = map_require(ctx, root, "service", "service document", &k)) == NULL ||
+		!get_text(ctx, "service", v, &svc->code))
+		return NULL;
+	if (!valid_code(v->value, v->len, false, true, false))
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, v, "invalid service code \"%s\"",
+					 mr_excerpt(buf, sizeof(buf), v->value, v->len));
+		mr_hint(ctx, "A service code is lower-case letters, digits and \"-\", starts with a letter or digit, and has at most 63 bytes.");
+		return NULL;
+	}
+	ctx->service = svc->code;
+
+	if ((v = map_require(ctx, root, "name", "service document", NULL)) == NULL ||
+		!get_name_text(ctx, "name", v, &svc->name))
+		return NULL;
+	if ((v = map_opt(root, "department", NULL)) != NULL &&
+		!get_text(ctx, "department", v, &svc->department))
+		return NULL;
+	if ((v = map_require(ctx, root, "kind", "service document", NULL)) == NULL ||
+		!build_kind(ctx, svc, v))
+		return NULL;
+	if ((v = map_require(ctx, root, "time_limit", "service document", NULL)) == NULL ||
+		!build_time_limit(ctx, svc, v))
+		return NULL;
+	svc->auto_approve = false;
+	if ((v = map_opt(root, "auto_approve", NULL)) != NULL &&
+		!get_bool(ctx, "auto_approve", v, &svc->auto_approve))
+		return NULL;
+	if ((v = map_opt(root, "fields", NULL)) != NULL && !build_fields(ctx, svc, v))
+		return NULL;
+	if ((v = map_opt(root, "materials", NULL)) != NULL && !build_materials(ctx, svc, v))
+		return NULL;
+	if ((v = map_opt(root, "checks", NULL)) != NULL && !build_checks(ctx, svc, v))
+		return NULL;
+	if ((v = map_opt(root, "licence", &k)) != NULL && !build_licence(ctx, svc, k, v))
+		return NULL;
+	if (!build_steps(ctx, svc, map_opt(root, "steps", NULL)))
+		return NULL;
+	if ((v = map_opt(root, "tests", NULL)) != NULL && !mr_build_tests(ctx, svc, v))
+		return NULL;
+	return svc;
+}
