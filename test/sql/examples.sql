@@ -119,6 +119,13 @@ FROM miaopi.explain((SELECT max(id) FROM miaopi.application
 					 WHERE service_code = 'muck-transport-filing'
 						AND applicant_name = '恒通 borrowed plate'));
 
+-- a lookup that finds no row is an error: a human decides, never the machine
+SELECT check_id, result, on_fail, detail
+FROM miaopi.explain((SELECT max(id) FROM miaopi.application
+					 WHERE service_code = 'housing-fund-rent-withdrawal'
+						AND applicant_name = 'n=3016 no registered contract'))
+WHERE result <> 'pass';
+
 -- online pre-check: the same decision, nothing stored
 SELECT e->>'decision' AS decision, pg_temp.not_passed(e->'reasons') AS not_passed
 FROM miaopi.evaluate('housing-fund-rent-withdrawal', '350103197812111133',
