@@ -47,9 +47,20 @@ FROM miaopi.service
 ORDER BY code;
 
 \echo
-\echo '── 3. One filing, decided inside its own INSERT (2026-12-01 09:12:03) ──'
+\echo '── 3. One filing, 2026-12-01 09:12: pre-checked online, then decided inside its INSERT ──'
 SET miaopi.clock_now = '2026-12-01 09:12:03+08';
 
+\echo '   The company''s app first asks miaopi.evaluate() (网上预审): nothing is stored.'
+SELECT d->>'decision' AS decision, jsonb_array_length(d->'reasons') AS checks
+FROM miaopi.evaluate('muck-transport-filing', '91350103100079190E',
+		'{"project_name": "仓山区城门镇安置房二期", "discharge_permit": "榕建废排2026-00421",
+		  "disposal_site": "福州市红庙岭建筑垃圾消纳场", "vehicle_count": 3,
+		  "plates": ["闽AE7514", "闽AF5433", "闽AG3352"],
+		  "start_date": "2026-12-01", "end_date": "2027-01-31"}',
+		ARRAY['transport_contract', 'vehicle_list', 'disposal_agreement', 'road_permit'],
+		'福州恒通渣土运输有限公司') AS d;
+
+\echo '   Then it submits: INSERT ... RETURNING comes back decided.'
 INSERT INTO miaopi.application
 	(service_code, applicant_id, applicant_name, payload, materials, channel)
 VALUES ('muck-transport-filing', '91350103100079190E', '福州恒通渣土运输有限公司',
@@ -151,7 +162,7 @@ BEGIN
 				'vehicle_count', vcount,
 				'plates', plates,
 				'start_date', start_d,
-				'end_date', start_d + 30 + floor(random() * 150)::int);
+				'end_date', start_d + 14 + floor(random() * 46)::int);
 
 		ELSIF i % 5 IN (2, 3) THEN
 			-- 住房公积金租房提取: withdraw rent paid, at most the balance
@@ -234,7 +245,7 @@ SET miaopi.clock_now = '2026-12-01 17:30+08';
 
 \echo
 \echo '── 5. What the machine decided ──'
-SELECT s.name AS service,
+SELECT coalesce(s.name, '合计 total') AS service,
 	   count(*) AS applications,
 	   count(*) FILTER (WHERE a.status = 'approved') AS approved,
 	   count(*) FILTER (WHERE a.status = 'rejected') AS rejected,
@@ -285,23 +296,25 @@ ORDER BY id DESC LIMIT 1 \gset
 SELECT * FROM miaopi.explain(:ex3);
 
 \echo
-\echo '── 8. Online pre-check (网上预审): miaopi.evaluate() decides without storing ──'
-SELECT d->>'decision' AS decision,
+\echo '── 8. Online pre-check (网上预审): the same rules, nothing stored ──'
+SELECT v.what, d->>'decision' AS decision,
 	   (SELECT string_agg(r->>'check' || ' (' || (r->>'result') || ')', ', ')
 		FROM jsonb_array_elements(d->'reasons') r
 		WHERE r->>'result' IS DISTINCT FROM 'pass') AS "not passed"
 FROM (VALUES
-		(miaopi.evaluate('housing-fund-rent-withdrawal', '350103197812111133',
-						 '{"account_no": "350123764919", "contract_no": "FZZL3764919",
-						   "monthly_rent": 2650, "months": 6, "amount": 15900,
-						   "bank_card": "6222021001123456789"}',
-						 ARRAY['id_card', 'rental_contract', 'rent_invoice'], '赵俊彬')),
-		(miaopi.evaluate('housing-fund-rent-withdrawal', '350103197812111133',
-						 '{"account_no": "350123764919", "contract_no": "FZZL3764919",
-						   "monthly_rent": 2650, "months": 12, "amount": 31800,
-						   "bank_card": "6222021001123456789"}',
-						 ARRAY['id_card', 'rental_contract', 'rent_invoice'], '赵俊彬'))
-	 ) AS v(d);
+		('6 months of rent', '{"monthly_rent": 2650, "months": 6, "amount": 15900}'::jsonb,
+		 ARRAY['id_card', 'rental_contract', 'rent_invoice']),
+		('more than rent x months', '{"monthly_rent": 2650, "months": 12, "amount": 33000}',
+		 ARRAY['id_card', 'rental_contract', 'rent_invoice']),
+		('rent receipt forgotten', '{"monthly_rent": 2650, "months": 6, "amount": 15900}',
+		 ARRAY['id_card', 'rental_contract']),
+		('declared rent above the registered one', '{"monthly_rent": 3000, "months": 6, "amount": 18000}',
+		 ARRAY['id_card', 'rental_contract', 'rent_invoice'])
+	 ) AS v(what, p, mats),
+	LATERAL miaopi.evaluate('housing-fund-rent-withdrawal', '350103197812111133',
+							'{"account_no": "350123764919", "contract_no": "FZZL3764919",
+							  "bank_card": "6222021001123456789"}'::jsonb || v.p,
+							v.mats, '赵俊彬') AS d;
 
 \echo
 \echo '── 9. Decision time inside the INSERT (decision_us, microseconds) ──'
