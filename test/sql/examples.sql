@@ -20,7 +20,12 @@ FROM miaopi.service
 WHERE code IN ('muck-transport-filing', 'radiation-worker-certificate',
 			   'housing-fund-rent-withdrawal');
 
-SELECT code, kind, calendar, statutory_days, promised_days, auto_approve
+SELECT code, kind, calendar, statutory_days, promised_days, extension_days, warn_ratio, auto_approve
+FROM miaopi.service
+WHERE code IN ('muck-transport-filing', 'radiation-worker-certificate',
+			   'housing-fund-rent-withdrawal')
+ORDER BY code;
+SELECT code, steps
 FROM miaopi.service
 WHERE code IN ('muck-transport-filing', 'radiation-worker-certificate',
 			   'housing-fund-rent-withdrawal')
