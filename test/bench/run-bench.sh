@@ -48,7 +48,8 @@ $PSQL -v muck_src="$(cat rules/muck-transport-filing.yaml)" \
 # doing only script X would run 1/latency(X) transactions a second, so the
 # throughput ratio miaopi/plain is latency(plain) / latency(miaopi), taken
 # from pgbench's per-transaction log.
-scripts="-f $top/test/bench/insert_miaopi.sql@1 -f $top/test/bench/insert_plain.sql@1 -f $top/test/bench/insert_plpgsql.sql@1"
+scripts="-f $top/test/bench/insert_miaopi.sql@1 -f $top/test/bench/insert_plain.sql@1
+	-f $top/test/bench/insert_plpgsql.sql@1 -f $top/test/bench/insert_stored.sql@1"
 echo "== warm-up: 3 s"
 pgbench -n -M prepared -c 2 -j 2 -T 3 $scripts postgres >/dev/null 2>&1
 $PSQL -c "INSERT INTO bench.result (section, metric, value)

@@ -9,6 +9,8 @@
  *	bench.plain_application	miaopi.application's twin (LIKE ... INCLUDING ALL:
  *							same columns, defaults, identity, constraints and
  *							indexes) with no trigger
+ *	bench.stored_application another twin, INSERTed with the decision columns
+ *							precomputed (the cost of storing, not of deciding)
  *	bench.plpgsql_application the same twin, with a PL/pgSQL BEFORE INSERT
  *							trigger implementing the muck checks by hand
  *	bench.result			the numbers, printed by report.sql
@@ -62,7 +64,8 @@ CREATE TABLE bench.pool (
 	applicant_id	text NOT NULL,
 	applicant_name	text NOT NULL,
 	payload			jsonb NOT NULL,
-	materials		text[] NOT NULL
+	materials		text[] NOT NULL,
+	reasons			jsonb			-- what miaopi decides for it (the "stored" twin)
 );
 
 INSERT INTO bench.pool (i, applicant_id, applicant_name, payload, materials)
@@ -91,13 +94,19 @@ FROM active,
 			 FROM (SELECT ve.plate FROM registry.vehicle ve
 				   WHERE ve.owner_uscc = c.uscc AND ve.insurance_until >= date '2026-12-31'
 				   ORDER BY md5(ve.plate || i) LIMIT x.k) AS s) AS v;
-ANALYZE bench.pool;
+UPDATE bench.pool
+SET reasons = miaopi.evaluate('muck-transport-filing', applicant_id, payload,
+							  materials, applicant_name)->'reasons';
+VACUUM ANALYZE bench.pool;
 
 -- ====================================================================
 -- The plain twin, and the PL/pgSQL twin
 -- ====================================================================
 
 CREATE TABLE bench.plain_application (LIKE miaopi.application INCLUDING ALL);
+-- The plain twin again, for an INSERT that also writes miaopi's decision
+-- columns (precomputed): the cost of storing a decision, without deciding.
+CREATE TABLE bench.stored_application (LIKE miaopi.application INCLUDING ALL);
 CREATE TABLE bench.plpgsql_application (LIKE miaopi.application INCLUDING ALL);
 
 /*
@@ -262,7 +271,7 @@ CREATE TABLE bench.txlog (
 	client		int,
 	tx			bigint,
 	latency_us	bigint,
-	script		int,				-- 0 miaopi, 1 plain, 2 plpgsql
+	script		int,				-- 0 miaopi, 1 plain, 2 plpgsql, 3 stored
 	epoch		bigint,
 	epoch_us	int
 );
