@@ -1490,49 +1490,78 @@ explain_false(EvalState *st, const MrExpr *e)
  * ----------
  */
 
-static void
-push_key(JsonbParseState **ps, const char *key)
+/*
+ * Reasons are built as an in-memory JsonbValue array and converted once.
+ * Each object's keys are laid out already in jsonb's order (shorter keys
+ * first, then bytewise), so no sorting or de-duplicating pass is needed.
+ */
+typedef struct ReasonList
 {
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(ps, WJB_KEY, &k);
-}
+	JsonbValue *items;
+	int			n;
+	int			cap;
+} ReasonList;
 
 static void
-push_text(JsonbParseState **ps, const char *s)
+set_string(JsonbValue *v, const char *s)
 {
-	JsonbValue	v;
-
 	if (s == NULL)
-		v.type = jbvNull;
+		v->type = jbvNull;
 	else
 	{
-		v.type = jbvString;
-		v.val.string.val = (char *) s;
-		v.val.string.len = strlen(s);
+		v->type = jbvString;
+		v->val.string.val = (char *) s;
+		v->val.string.len = strlen(s);
 	}
-	pushJsonbValue(ps, WJB_VALUE, &v);
 }
 
 static void
-push_reason(JsonbParseState **ps, const char *check, const char *result,
-			const char *on_fail, const char *message, const char *detail)
+add_reason(ReasonList *list, const char *check, const char *result,
+		   const char *on_fail, const char *message, const char *detail)
 {
-	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-	push_key(ps, "check");
-	push_text(ps, check);
-	push_key(ps, "result");
-	push_text(ps, result);
-	push_key(ps, "on_fail");
-	push_text(ps, on_fail);
-	push_key(ps, "message");
-	push_text(ps, message);
-	push_key(ps, "detail");
-	push_text(ps, detail);
-	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+	/* in jsonb key order: check, detail, result, message, on_fail */
+	static const char *const keys[5] = {"check", "detail", "result", "message", "on_fail"};
+	const char *values[5];
+	JsonbValue *obj;
+	JsonbPair  *pairs;
+	int			i;
+
+	values[0] = check;
+	values[1] = detail;
+	values[2] = result;
+	values[3] = message;
+	values[4] = on_fail;
+
+	if (list->n == list->cap)
+	{
+		list->cap = list->cap ? list->cap * 2 : 8;
+		list->items = list->items
+			? repalloc(list->items, sizeof(JsonbValue) * list->cap)
+			: palloc(sizeof(JsonbValue) * list->cap);
+	}
+	obj = &list->items[list->n++];
+	pairs = palloc(sizeof(JsonbPair) * 5);
+	for (i = 0; i < 5; i++)
+	{
+		set_string(&pairs[i].key, keys[i]);
+		set_string(&pairs[i].value, values[i]);
+		pairs[i].order = i;
+	}
+	obj->type = jbvObject;
+	obj->val.object.nPairs = 5;
+	obj->val.object.pairs = pairs;
+}
+
+static Jsonb *
+reasons_jsonb(ReasonList *list)
+{
+	JsonbValue	arr;
+
+	arr.type = jbvArray;
+	arr.val.array.nElems = list->n;
+	arr.val.array.elems = list->items;
+	arr.val.array.rawScalar = false;
+	return JsonbValueToJsonb(&arr);
 }
 
 const char *
@@ -1559,8 +1588,7 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 {
 	EvalState	st;
 	MrService  *svc = prog->svc;
-	JsonbParseState *ps = NULL;
-	JsonbValue *res;
+	ReasonList	reasons = {NULL, 0, 0};
 	List	   *problems = NIL;
 	ListCell   *lc;
 	bool		any_reject = false,
@@ -1582,13 +1610,11 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	out->not_passed = palloc(sizeof(char *) *
 							 (svc->nchecks + svc->nmaterials + svc->nfields + 1));
 
-	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
-
 	/* the payload's declared shape */
 	extract_fields(&st, &problems);
 	foreach(lc, problems)
 	{
-		push_reason(&ps, "invalid_payload", "fail", "reject",
+		add_reason(&reasons, "invalid_payload", "fail", "reject",
 					"申请数据不符合要求", (char *) lfirst(lc));
 		out->nreasons++;
 		any_reject = true;
@@ -1603,7 +1629,7 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 
 		if (!mat->required || has_material(in, mat->name))
 			continue;
-		push_reason(&ps, "missing_material", "fail", "reject",
+		add_reason(&reasons, "missing_material", "fail", "reject",
 					"缺少必要材料", psprintf("required material \"%s\" is missing", mat->name));
 		out->nreasons++;
 		missing_material = true;
@@ -1654,13 +1680,12 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 			else
 				any_manual = true;
 		}
-		push_reason(&ps, check->id, result, on_fail, check->message, detail);
+		add_reason(&reasons, check->id, result, on_fail, check->message, detail);
 		out->nreasons++;
 	}
 	miaopi_lookup_finish();
 
-	res = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
-	out->reasons = JsonbValueToJsonb(res);
+	out->reasons = reasons_jsonb(&reasons);
 
 	if (any_reject)
 		out->decision = MR_EXPECT_REJECT;
