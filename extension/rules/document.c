@@ -203,7 +203,7 @@ type_error(MrCtx *ctx, const char *key, const MrYNode *val, const char *want)
 
 	mr_fail_node(ctx, MR_ERR_RULE, val, "\"%s\" must be %s, not %s", key, want,
 				 mr_yaml_describe(val));
-	if (val->type != MR_Y_SCALAR)
+	if (val->type != MR_Y_SCALAR || mr_yaml_value(val) == MR_YV_NULL)
 		return false;
 	mr_excerpt(buf, sizeof(buf), val->value, val->len);
 	if (strcmp(want, "text") == 0 && val->style == MR_Y_PLAIN)
@@ -690,6 +690,9 @@ compile_rule(MrCtx *ctx, MrService *svc, MrCheck *check, const MrYNode *rule)
 	ctx->rule_column = rule->column;
 	ctx->rule_content_column = rule->content_column;
 	ctx->rule_exact = rule->exact;
+	ctx->rule_block = rule->block_exact;
+	ctx->rule_block_line = rule->block_line;
+	ctx->rule_block_indent = rule->block_indent;
 
 	tree = mr_parse_expr(ctx, check->rule, rule->len);
 	ok = (tree != NULL) && mr_typecheck_check(ctx, svc, check, tree);

@@ -401,7 +401,15 @@ syntax_error(Parser *p)
 	char		buf[MR_EXCERPT_BYTES + 4];
 
 	if (p->tok.kind == T_EOF)
-		return mr_fail_expr(p->ctx, MR_ERR_RULE, p->len, "syntax error at end of rule");
+	{
+		/* point just after the last character, not into trailing space */
+		int			end = p->len;
+
+		while (end > 0 && (p->src[end - 1] == ' ' || p->src[end - 1] == '\t' ||
+						   p->src[end - 1] == '\n' || p->src[end - 1] == '\r'))
+			end--;
+		return mr_fail_expr(p->ctx, MR_ERR_RULE, end, "syntax error at end of rule");
+	}
 	return mr_fail_expr(p->ctx, MR_ERR_RULE, p->tok.pos, "syntax error at or near \"%s\"",
 						mr_excerpt(buf, sizeof(buf), p->src + p->tok.pos, (size_t) p->tok.len));
 }
@@ -414,7 +422,14 @@ expect(Parser *p, TokKind kind, const char *what, int open_pos)
 		return next_token(p);
 	syntax_error(p);
 	if (open_pos >= 0)
-		mr_hint(p->ctx, "Expected \"%s\" to match the one at column %d of the rule.", what, open_pos + 1);
+	{
+		int			line;
+		int			column;
+
+		mr_expr_position(p->ctx, open_pos, &line, &column);
+		mr_hint(p->ctx, "Expected \"%s\" to match the \"%c\" at line %d, column %d.", what,
+				p->src[open_pos], line, column);
+	}
 	else
 		mr_hint(p->ctx, "Expected %s.", what);
 	return false;

@@ -81,6 +81,11 @@ typedef struct MrYNode
 	bool		exact;			/* scalar is single-line and its value is
 								 * the source text starting at content_column */
 	int			content_column; /* column of the value's first character */
+	bool		block_exact;	/* literal block scalar whose lines are the
+								 * source lines from block_line, each
+								 * indented by block_indent spaces */
+	int			block_line;
+	int			block_indent;
 	const char *value;			/* scalars: NUL-terminated copy */
 	size_t		len;
 	int			n;				/* sequence items, or mapping pairs */
@@ -122,6 +127,9 @@ typedef struct MrCtx
 	int			rule_column;	/* start of the scalar */
 	int			rule_content_column;
 	bool		rule_exact;
+	bool		rule_block;		/* literal block scalar, see MrYNode */
+	int			rule_block_line;
+	int			rule_block_indent;
 } MrCtx;
 
 /* ----------
@@ -172,6 +180,7 @@ extern bool mr_fail_node(MrCtx *ctx, MrErrorKind kind, const MrYNode *node,
 						 const char *fmt,...) MR_PRINTF(4, 5);
 extern bool mr_fail_expr(MrCtx *ctx, MrErrorKind kind, int pos,
 						 const char *fmt,...) MR_PRINTF(4, 5);
+extern void mr_expr_position(const MrCtx *ctx, int pos, int *line, int *column);
 extern void mr_hint(MrCtx *ctx, const char *fmt,...) MR_PRINTF(2, 3);
 extern bool mr_fail_nomem(MrCtx *ctx);
 extern void *mr_alloc(MrCtx *ctx, size_t size);

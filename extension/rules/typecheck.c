@@ -858,7 +858,7 @@ tc_binary(Tc *t, const MrPNode *n)
 								 mr_type_name(r->type, rb, sizeof(rb)));
 					if (op == MR_E_ADD && (lk == MR_TYPE_INT && rk == MR_TYPE_DATE))
 						mr_hint(t->ctx, "Write the date first: date + days.");
-					else if (lk == MR_TYPE_TEXT || rk == MR_TYPE_TEXT)
+					else if (op == MR_E_ADD && (lk == MR_TYPE_TEXT || rk == MR_TYPE_TEXT))
 						mr_hint(t->ctx, "Text can only be joined to text with +.");
 					return NULL;
 				}

@@ -313,6 +313,78 @@ close_collection(YamlState *st)
 	return true;
 }
 
+/*
+ * For a literal block scalar, check that value line k is source line
+ * (header line + 1 + k) minus a fixed indentation, so that errors inside a
+ * multi-line rule can point at the exact character.  header is the byte
+ * offset of the "|" indicator.
+ */
+static void
+map_literal_block(YamlState *st, MrYNode *node, size_t header)
+{
+	const char *src = st->ctx->src;
+	size_t		srclen = st->ctx->srclen;
+	const char *v = node->value;
+	size_t		vlen = node->len;
+	size_t		p = header;
+	size_t		vpos = 0;
+	long		indent = -1;
+
+	/* skip the rest of the header line */
+	while (p < srclen && src[p] != '\n')
+		p++;
+	if (p >= srclen)
+		return;
+	p++;
+
+	/* every value line but the empty tail after a final newline */
+	while (vpos < vlen)
+	{
+		const char *nl = memchr(v + vpos, '\n', vlen - vpos);
+		size_t		seglen = nl ? (size_t) (nl - (v + vpos)) : vlen - vpos;
+		size_t		eol = p;
+		size_t		linelen;
+		size_t		i;
+
+		if (p > srclen)
+			return;
+		while (eol < srclen && src[eol] != '\n')
+			eol++;
+		linelen = eol - p;
+		if (linelen > 0 && src[p + linelen - 1] == '\r')
+			linelen--;
+		if (seglen == 0)
+		{
+			for (i = 0; i < linelen; i++)
+				if (src[p + i] != ' ')
+					return;
+		}
+		else
+		{
+			if (indent < 0)
+			{
+				if (linelen < seglen)
+					return;
+				indent = (long) (linelen - seglen);
+			}
+			if (linelen != (size_t) indent + seglen)
+				return;
+			for (i = 0; i < (size_t) indent; i++)
+				if (src[p + i] != ' ')
+					return;
+			if (memcmp(src + p + indent, v + vpos, seglen) != 0)
+				return;
+		}
+		vpos += seglen + (nl ? 1 : 0);
+		p = eol + 1;
+	}
+	if (indent < 0)
+		return;
+	node->block_exact = true;
+	node->block_line = node->line + 1;
+	node->block_indent = (int) indent;
+}
+
 /* Build a scalar node from its event */
 static bool
 add_scalar(YamlState *st, const yaml_event_t *ev)
@@ -384,6 +456,8 @@ add_scalar(YamlState *st, const yaml_event_t *ev)
 			memcmp(ctx->src + start, value, len) == 0)
 			node->exact = true;
 	}
+	else if (node->style == MR_Y_LITERAL)
+		map_literal_block(st, node, byte_offset(st, ev->start_mark.index));
 	return attach(st, node);
 }
 
