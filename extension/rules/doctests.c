@@ -494,9 +494,9 @@ mr_build_tests(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			mr_fail_node(ctx, MR_ERR_RULE, v, "unknown expect \"%s\"",
 						 mr_excerpt(buf, sizeof(buf), v->value, v->len));
 			if (guess)
-				mr_hint(ctx, "Did you mean \"%s\"? expect is approve, reject or manual.", guess);
+				mr_hint(ctx, "Did you mean \"%s\"? Use approve, reject or manual.", guess);
 			else
-				mr_hint(ctx, "expect is approve, reject or manual.");
+				mr_hint(ctx, "Use approve, reject or manual.");
 			return false;
 		}
 

@@ -433,7 +433,7 @@ build_time_limit(MrCtx *ctx, MrService *svc, const MrYNode *map)
 		if (!(x > 0 && x <= 1))
 		{
 			mr_fail_node(ctx, MR_ERR_RULE, v, "\"warn_at\" must be greater than 0 and at most 1");
-			mr_hint(ctx, "warn_at is the share of the time limit after which an application is flagged, such as 0.9.");
+			mr_hint(ctx, "Give the share of the time limit after which an application is flagged, such as 0.9.");
 			return false;
 		}
 		svc->warn_ratio = x;
@@ -449,7 +449,7 @@ build_time_limit(MrCtx *ctx, MrService *svc, const MrYNode *map)
 			mr_fail_node(ctx, MR_ERR_RULE, v,
 						 "time limit extension of %d working days exceeds the 10 allowed for a licence",
 						 svc->extension_days);
-			mr_hint(ctx, "行政许可法 art. 42 allows one extension of at most 10 working days.");
+			mr_hint(ctx, "Article 42 of the 行政许可法 allows one extension of at most 10 working days.");
 			return false;
 		}
 		if (svc->kind != MR_KIND_LICENCE && svc->extension_days > 0)
@@ -746,7 +746,7 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 		if (strcmp(c->id, "invalid_payload") == 0 || strcmp(c->id, "missing_material") == 0)
 		{
 			mr_fail_node(ctx, MR_ERR_RULE, v, "check id \"%s\" is reserved", c->id);
-			mr_hint(ctx, "invalid_payload and missing_material are the codes of the built-in checks.");
+			mr_hint(ctx, "The codes invalid_payload and missing_material belong to the built-in checks.");
 			return false;
 		}
 		for (j = 0; j < i; j++)
@@ -784,9 +784,9 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			mr_fail_node(ctx, MR_ERR_RULE, v, "unknown on_fail \"%s\"",
 						 mr_excerpt(buf, sizeof(buf), v->value, v->len));
 			if (guess)
-				mr_hint(ctx, "Did you mean \"%s\"? on_fail is reject or manual.", guess);
+				mr_hint(ctx, "Did you mean \"%s\"? Use reject or manual.", guess);
 			else
-				mr_hint(ctx, "on_fail is reject or manual.");
+				mr_hint(ctx, "Use reject or manual.");
 			return false;
 		}
 

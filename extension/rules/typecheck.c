@@ -386,7 +386,7 @@ tc_ident(Tc *t, const MrPNode *n)
 	mr_fail_expr(t->ctx, MR_ERR_RULE, n->pos, "unknown name \"%s\"", excerpt(buf, sizeof(buf), n));
 	if (mr_lookup_func(n->str, n->str_len, &func) || name_is(n, "exists") || name_is(n, "lookup"))
 	{
-		mr_hint(t->ctx, "%s is a function; call it as %s(...).", buf, buf);
+		mr_hint(t->ctx, "Call the function as %s(...).", buf);
 		return NULL;
 	}
 	for (i = 0; i < t->nbound; i++)
@@ -487,7 +487,7 @@ tc_member(Tc *t, const MrPNode *n)
 	{
 		mr_fail_expr(t->ctx, MR_ERR_RULE, n->op_pos, "exists(...) cannot be followed by \".%s\"",
 					 excerpt(buf, sizeof(buf), n));
-		mr_hint(t->ctx, "exists() is true or false; read a column with lookup(table, conditions).column.");
+		mr_hint(t->ctx, "Use lookup(table, conditions).column to read a column; exists() is only true or false.");
 		return NULL;
 	}
 	b = tc_expr(t, base);
@@ -527,19 +527,27 @@ add_lookup(Tc *t, MrLookup *lk)
 	return true;
 }
 
-/* Collect the conjuncts of "a and b and (c and d)" */
+/* Count the conjuncts of "a and b and (c and d)" */
 static int
-collect_conds(const MrPNode *n, const MrPNode **out, int max)
+count_conds(const MrPNode *n)
+{
+	if (n->kind == MR_P_BINARY && n->op == MR_E_AND)
+		return count_conds(n->args[0]) + count_conds(n->args[1]);
+	return 1;
+}
+
+/* Store the conjuncts in source order; returns how many were stored */
+static int
+collect_conds(const MrPNode *n, const MrPNode **out)
 {
 	int			k;
 
 	if (n->kind == MR_P_BINARY && n->op == MR_E_AND)
 	{
-		k = collect_conds(n->args[0], out, max);
-		return k + collect_conds(n->args[1], out + k, max - k);
+		k = collect_conds(n->args[0], out);
+		return k + collect_conds(n->args[1], out + k);
 	}
-	if (max > 0)
-		out[0] = n;
+	out[0] = n;
 	return 1;
 }
 
@@ -697,11 +705,11 @@ tc_lookup(Tc *t, const MrPNode *call, const MrPNode *member)
 		return NULL;
 
 	/* the conditions: column op value, joined by and */
-	nconds = collect_conds(call->args[1], NULL, 0);
+	nconds = count_conds(call->args[1]);
 	conds = mr_salloc(t->ctx, sizeof(MrPNode *) * (size_t) nconds);
 	if (conds == NULL)
 		return NULL;
-	collect_conds(call->args[1], conds, nconds);
+	collect_conds(call->args[1], conds);
 	lk->nconds = nconds;
 	lk->conds = mr_alloc(t->ctx, sizeof(MrCond) * (size_t) nconds);
 	if (lk->conds == NULL)
@@ -1023,7 +1031,7 @@ check_binder(Tc *t, const char *fname, const MrPNode *v)
 		{
 			mr_fail_expr(t->ctx, MR_ERR_RULE, v->pos, "\"%s\" cannot be used as a variable name",
 						 root_names[i]);
-			mr_hint(t->ctx, "payload, applicant, application and materials are built-in names; choose another name.");
+			mr_hint(t->ctx, "Choose another name; payload, applicant, application and materials are built in.");
 			return false;
 		}
 	}

@@ -160,7 +160,7 @@ check_properties(YamlState *st, const yaml_mark_t *mark, const yaml_char_t *anch
 	if (anchor != NULL)
 	{
 		mr_fail(st->ctx, MR_ERR_YAML, (int) mark->line + 1, (int) mark->column + 1,
-				"YAML anchors are not allowed (found \"&%s\")",
+				"anchors are not allowed in rule files (found \"&%s\")",
 				mr_excerpt(buf, sizeof(buf), (const char *) anchor, strlen((const char *) anchor)));
 		mr_hint(st->ctx, "Write the value out in full; anchors and aliases are refused because they can expand without limit.");
 		return false;
@@ -168,7 +168,7 @@ check_properties(YamlState *st, const yaml_mark_t *mark, const yaml_char_t *anch
 	if (tag != NULL)
 	{
 		mr_fail(st->ctx, MR_ERR_YAML, (int) mark->line + 1, (int) mark->column + 1,
-				"explicit YAML tags are not allowed (found \"%s\")",
+				"explicit tags are not allowed in rule files (found \"%s\")",
 				mr_excerpt(buf, sizeof(buf), (const char *) tag, strlen((const char *) tag)));
 		mr_hint(st->ctx, "Remove the tag; quote a value to make it text.");
 		return false;
@@ -485,7 +485,7 @@ open_collection(YamlState *st, const yaml_event_t *ev, MrYType type)
 	{
 		mr_fail(st->ctx, MR_ERR_LIMIT, (int) ev->start_mark.line + 1,
 				(int) ev->start_mark.column + 1,
-				"YAML nesting is deeper than %d levels", MR_MAX_YAML_DEPTH);
+				"nesting is deeper than %d levels", MR_MAX_YAML_DEPTH);
 		mr_hint(st->ctx, "Rule documents need only a few levels of nesting.");
 		return false;
 	}
@@ -542,7 +542,7 @@ handle_event(YamlState *st, const yaml_event_t *ev, bool *done)
 			return true;
 		case YAML_ALIAS_EVENT:
 			mr_fail(ctx, MR_ERR_YAML, (int) ev->start_mark.line + 1,
-					(int) ev->start_mark.column + 1, "YAML aliases are not allowed");
+					(int) ev->start_mark.column + 1, "aliases are not allowed in rule files");
 			mr_hint(ctx, "Write the value out in full; anchors and aliases are refused because they can expand without limit.");
 			return false;
 		case YAML_SCALAR_EVENT:
