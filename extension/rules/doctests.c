@@ -360,15 +360,12 @@ check_failed_ids(MrCtx *ctx, const MrService *svc, const MrYNode *seq, const MrT
 	for (i = 0; i < t->nfailed; i++)
 	{
 		const char *id = t->failed[i];
-		bool		found = (strcmp(id, "invalid_payload") == 0 ||
-							 strcmp(id, "missing_material") == 0);
+		size_t		len = strlen(id);
 		const char *guess;
 		const char **cands;
-		size_t		len = strlen(id);
 
-		for (j = 0; j < svc->nchecks && !found; j++)
-			found = (strcmp(svc->checks[j].id, id) == 0);
-		if (found)
+		if (strcmp(id, "invalid_payload") == 0 || strcmp(id, "missing_material") == 0 ||
+			mr_index_find(&ctx->checks, id, len) >= 0)
 			continue;
 		mr_fail_node(ctx, MR_ERR_RULE, seq->items[i], "unknown check id \"%s\" in failed",
 					 mr_excerpt(buf, sizeof(buf), id, len));

@@ -322,6 +322,26 @@ valid_calendar(const char *s, size_t len)
 	return true;
 }
 
+/*
+ * Index the names of an array of structs whose first member is the name
+ * (MrField, MrMaterial, MrCheck).
+ */
+static bool
+build_index(MrCtx *ctx, MrNameIndex *ix, const void *array, size_t stride, int n)
+{
+	const char **names;
+	int			i;
+
+	if (n == 0)
+		return mr_index_build(ctx, ix, NULL, 0);
+	names = mr_salloc(ctx, sizeof(char *) * (size_t) n);
+	if (names == NULL)
+		return false;
+	for (i = 0; i < n; i++)
+		names[i] = *(const char *const *) ((const char *) array + stride * (size_t) i);
+	return mr_index_build(ctx, ix, names, n);
+}
+
 /* ----------
  * Sections
  * ----------
@@ -609,7 +629,7 @@ build_fields(MrCtx *ctx, MrService *svc, const MrYNode *map)
 		else if (!build_field_type(ctx, f->name, v, &f->type))
 			return false;
 	}
-	return true;
+	return build_index(ctx, &ctx->fields, svc->fields, sizeof(MrField), svc->nfields);
 }
 
 static bool
@@ -674,7 +694,8 @@ build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 			return false;
 		}
 	}
-	return true;
+	return build_index(ctx, &ctx->materials, svc->materials, sizeof(MrMaterial),
+					   svc->nmaterials);
 }
 
 /* Compile one check's rule: parse, then type-check */
@@ -708,6 +729,9 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 	int			i;
 	int			j;
 	char		buf[MR_EXCERPT_BYTES + 4];
+	const char **ids;
+	const MrYNode **idnodes;
+	int		   *firstdup;
 
 	if (seq->type != MR_Y_SEQUENCE)
 		return type_error(ctx, "checks", seq, "a sequence");
@@ -715,8 +739,27 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 	if (seq->n == 0)
 		return true;
 	svc->checks = mr_alloc(ctx, sizeof(MrCheck) * (size_t) seq->n);
-	if (svc->checks == NULL)
+	ids = mr_salloc(ctx, sizeof(char *) * (size_t) seq->n);
+	idnodes = mr_salloc(ctx, sizeof(MrYNode *) * (size_t) seq->n);
+	firstdup = mr_salloc(ctx, sizeof(int) * (size_t) seq->n);
+	if (svc->checks == NULL || ids == NULL || idnodes == NULL || firstdup == NULL)
 		return false;
+
+	/* find repeated ids up front, so that each is one lookup below */
+	for (i = 0; i < seq->n; i++)
+	{
+		const MrYNode *item = seq->items[i];
+		const MrYNode *v = (item->type == MR_Y_MAPPING) ? map_get(item, "id", NULL) : NULL;
+
+		if (v != NULL && v->type == MR_Y_SCALAR)
+		{
+			ids[i] = v->value;
+			idnodes[i] = v;
+		}
+	}
+	if (!mr_find_duplicates(ctx, ids, seq->n, firstdup))
+		return false;
+
 	for (i = 0; i < seq->n; i++)
 	{
 		const MrYNode *item = seq->items[i];
@@ -749,15 +792,12 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			mr_hint(ctx, "The codes invalid_payload and missing_material belong to the built-in checks.");
 			return false;
 		}
-		for (j = 0; j < i; j++)
+		if ((j = firstdup[i]) >= 0)
 		{
-			if (strcmp(svc->checks[j].id, c->id) == 0)
-			{
-				mr_fail_node(ctx, MR_ERR_RULE, v, "duplicate check id \"%s\"", c->id);
-				mr_hint(ctx, "The id is already used at line %d; check ids must be unique in a service.",
-						svc->checks[j].line);
-				return false;
-			}
+			mr_fail_node(ctx, MR_ERR_RULE, v, "duplicate check id \"%s\"", c->id);
+			mr_hint(ctx, "The id is already used at line %d; check ids must be unique in a service.",
+					idnodes[j]->line);
+			return false;
 		}
 		ctx->check = c->id;
 		c->line = item->line;
@@ -801,7 +841,7 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			svc->max_vars = c->nvars;
 		ctx->check = NULL;
 	}
-	return true;
+	return build_index(ctx, &ctx->checks, svc->checks, sizeof(MrCheck), svc->nchecks);
 }
 
 static bool
@@ -965,6 +1005,9 @@ mr_build_service(MrCtx *ctx, const MrYDoc *doc)
 
 	ctx->service = NULL;
 	ctx->check = NULL;
+	memset(&ctx->fields, 0, sizeof(MrNameIndex));
+	memset(&ctx->materials, 0, sizeof(MrNameIndex));
+	memset(&ctx->checks, 0, sizeof(MrNameIndex));
 	if (root == NULL)
 	{
 		mr_fail(ctx, MR_ERR_RULE, doc->line, 1, "service document is empty");

@@ -102,6 +102,13 @@ typedef struct MrYDoc
 	struct MrYDoc *next;
 } MrYDoc;
 
+/* A sorted index of names (names.c) */
+typedef struct MrNameIndex
+{
+	int			n;
+	struct NameRef *refs;
+} MrNameIndex;
+
 /* ----------
  * Compile context
  * ----------
@@ -120,6 +127,10 @@ typedef struct MrCtx
 	/* context for errors */
 	const char *service;		/* code, once validated */
 	const char *check;			/* id, inside a check */
+	/* the service being built: its declared names, for rules and tests */
+	MrNameIndex fields;
+	MrNameIndex materials;
+	MrNameIndex checks;
 	/* the rule being compiled, to place expression errors in the file */
 	const char *rule;
 	size_t		rule_len;
@@ -192,6 +203,11 @@ extern const char *mr_suggest(const char *word, size_t len,
 extern const char *mr_excerpt(char *buf, size_t buflen, const char *s, size_t len);
 extern size_t mr_utf8_chars(const char *s, size_t len);
 extern bool mr_utf8_valid(const char *s, size_t len);
+
+/* names.c */
+extern bool mr_find_duplicates(MrCtx *ctx, const char *const *names, int n, int *firstdup);
+extern bool mr_index_build(MrCtx *ctx, MrNameIndex *ix, const char *const *names, int n);
+extern int	mr_index_find(const MrNameIndex *ix, const char *s, size_t len);
 
 /* yaml.c */
 extern MrYDoc *mr_yaml_parse(MrCtx *ctx, int *ndocs);

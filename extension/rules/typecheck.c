@@ -411,15 +411,13 @@ tc_field(Tc *t, const MrPNode *n)
 	MrExpr	   *e;
 	int			i;
 
-	for (i = 0; i < svc->nfields; i++)
+	i = mr_index_find(&t->ctx->fields, n->str, n->str_len);
+	if (i >= 0)
 	{
-		if (name_is(n, svc->fields[i].name))
-		{
-			e = new_expr(t, MR_E_FIELD, n, svc->fields[i].type);
-			if (e != NULL)
-				e->u.field = i;
-			return e;
-		}
+		e = new_expr(t, MR_E_FIELD, n, svc->fields[i].type);
+		if (e != NULL)
+			e->u.field = i;
+		return e;
 	}
 	mr_fail_expr(t->ctx, MR_ERR_RULE, n->op_pos, "unknown field \"%s\"", excerpt(buf, sizeof(buf), n));
 	cands = mr_salloc(t->ctx, sizeof(char *) * (size_t) (svc->nfields + 1));
@@ -735,6 +733,17 @@ tc_lookup(Tc *t, const MrPNode *call, const MrPNode *member)
 		mc->value = tc_expr(t, c->args[1]);
 		if (mc->value == NULL)
 			return NULL;
+		if (!types_compatible(mc->column_type, mc->value->type))
+		{
+			char		cb[32];
+			char		vb[32];
+
+			mr_fail_expr(t->ctx, MR_ERR_RULE, c->op_pos,
+						 "cannot compare column \"%s\" of type %s with %s", mc->column,
+						 mr_type_name(mc->column_type, cb, sizeof(cb)),
+						 mr_type_name(mc->value->type, vb, sizeof(vb)));
+			return NULL;
+		}
 		if (!check_compare(t, c->op, c->op_pos, mc->column_type, mc->value->type))
 			return NULL;
 	}
@@ -1225,10 +1234,7 @@ tc_call(Tc *t, const MrPNode *n)
 		case MR_F_MATERIAL:
 			if (!literal_arg(t, n, 1, fname))
 				return NULL;
-			for (i = 0; i < t->svc->nmaterials; i++)
-				if (name_is(n->args[0], t->svc->materials[i].name))
-					break;
-			if (i == t->svc->nmaterials)
+			if (mr_index_find(&t->ctx->materials, n->args[0]->str, n->args[0]->str_len) < 0)
 			{
 				const char **cands = mr_salloc(t->ctx, sizeof(char *) * (size_t) (t->svc->nmaterials + 1));
 
