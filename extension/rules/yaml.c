@@ -571,6 +571,8 @@ mr_yaml_parse(MrCtx *ctx, int *ndocs)
 	yaml_parser_t parser;
 	yaml_event_t event;
 	YamlState	st;
+	MrYDoc	   *doc;
+	size_t		bom = 0;
 	bool		done = false;
 	bool		ok = false;
 
@@ -578,8 +580,23 @@ mr_yaml_parse(MrCtx *ctx, int *ndocs)
 	memset(&st, 0, sizeof(st));
 	memset(&event, 0, sizeof(event));
 	st.ctx = ctx;
+
+	/*
+	 * libyaml 0.2.5 with an explicit encoding counts a byte order mark as a
+	 * column, so the first line's mapping ends at the second line.  Parse
+	 * after the BOM; the first document still starts at byte 0.
+	 */
+	if (ctx->srclen >= 3 && memcmp(ctx->src, "\xEF\xBB\xBF", 3) == 0)
+	{
+		bom = 3;
+		ctx->src += bom;
+		ctx->srclen -= bom;
+	}
+
 	if (!yaml_parser_initialize(&parser))
 	{
+		ctx->src -= bom;
+		ctx->srclen += bom;
 		mr_fail_nomem(ctx);
 		return NULL;
 	}
@@ -602,8 +619,17 @@ mr_yaml_parse(MrCtx *ctx, int *ndocs)
 error:
 	yaml_event_delete(&event);
 	yaml_parser_delete(&parser);
+	ctx->src -= bom;
+	ctx->srclen += bom;
 	if (!ok)
 		return NULL;
+	for (doc = st.docs; doc != NULL; doc = doc->next)
+	{
+		if (doc == st.docs)
+			doc->length += bom;
+		else
+			doc->offset += bom;
+	}
 	*ndocs = st.ndocs;
 	return st.docs;
 }
