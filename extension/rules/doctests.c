@@ -44,6 +44,7 @@ typedef struct JsonBuf
 	bool		oom;
 } JsonBuf;
 
+/* Append n bytes, growing the buffer by doubling */
 static void
 buf_append(JsonBuf *buf, const char *s, size_t n)
 {
@@ -77,6 +78,7 @@ buf_append(JsonBuf *buf, const char *s, size_t n)
 	buf->data[buf->len] = '\0';
 }
 
+/* Append a C string */
 static void
 buf_puts(JsonBuf *buf, const char *s)
 {
@@ -157,6 +159,7 @@ json_number(JsonBuf *buf, const char *s, size_t len)
 	buf_append(buf, s + i, len - i);
 }
 
+/* Render a YAML node as JSON (depth is bounded by MR_MAX_YAML_DEPTH) */
 static void
 json_node(JsonBuf *buf, const MrYNode *node)
 {

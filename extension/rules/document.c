@@ -347,6 +347,7 @@ build_index(MrCtx *ctx, MrNameIndex *ix, const void *array, size_t stride, int n
  * ----------
  */
 
+/* kind: licence | public_service | filing */
 static bool
 build_kind(MrCtx *ctx, MrService *svc, const MrYNode *val)
 {
@@ -374,6 +375,7 @@ build_kind(MrCtx *ctx, MrService *svc, const MrYNode *val)
 	return false;
 }
 
+/* time_limit: statutory, promised, calendar, warn_at, extension (needs the kind) */
 static bool
 build_time_limit(MrCtx *ctx, MrService *svc, const MrYNode *map)
 {
@@ -528,6 +530,7 @@ parse_field_type(const char *s, size_t len, MrType *type)
 	return false;
 }
 
+/* The type of one field, with a hint for the usual misspellings */
 static bool
 build_field_type(MrCtx *ctx, const char *fname, const MrYNode *val, MrType *type)
 {
@@ -577,6 +580,7 @@ build_field_type(MrCtx *ctx, const char *fname, const MrYNode *val, MrType *type
 	return false;
 }
 
+/* fields: name -> type, or name -> {type, required} */
 static bool
 build_fields(MrCtx *ctx, MrService *svc, const MrYNode *map)
 {
@@ -632,6 +636,7 @@ build_fields(MrCtx *ctx, MrService *svc, const MrYNode *map)
 	return build_index(ctx, &ctx->fields, svc->fields, sizeof(MrField), svc->nfields);
 }
 
+/* materials: name -> {required, or_licence}, or name -> bool */
 static bool
 build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 {
@@ -723,6 +728,7 @@ compile_rule(MrCtx *ctx, MrService *svc, MrCheck *check, const MrYNode *rule)
 	return ok;
 }
 
+/* checks: each {id, rule, message, on_fail}, compiled as it is read */
 static bool
 build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 {
@@ -844,6 +850,7 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 	return build_index(ctx, &ctx->checks, svc->checks, sizeof(MrCheck), svc->nchecks);
 }
 
+/* licence: validated, then refused until electronic licences exist */
 static bool
 build_licence(MrCtx *ctx, MrService *svc, const MrYNode *key, const MrYNode *map)
 {
@@ -871,6 +878,7 @@ build_licence(MrCtx *ctx, MrService *svc, const MrYNode *key, const MrYNode *map
 	return false;
 }
 
+/* The kind's full step sequence, without step limits */
 static void
 default_steps(MrService *svc, MrStep *steps)
 {
@@ -887,6 +895,7 @@ default_steps(MrService *svc, MrStep *steps)
 	svc->steps = steps;
 }
 
+/* steps: a subsequence of the kind's steps that keeps decide and deliver */
 static bool
 build_steps(MrCtx *ctx, MrService *svc, const MrYNode *map)
 {

@@ -109,6 +109,7 @@ static MrExpr *tc_expr(Tc *t, const MrPNode *n);
  * ----------
  */
 
+/* Spelling of a type kind */
 static const char *
 kind_name(MrTypeKind kind)
 {
@@ -186,6 +187,7 @@ mr_lookup_func(const char *name, size_t len, MrFunc *func)
 	return false;
 }
 
+/* A scalar type */
 static MrType
 type_of(MrTypeKind kind)
 {
@@ -196,6 +198,7 @@ type_of(MrTypeKind kind)
 	return t;
 }
 
+/* A list type */
 static MrType
 list_of(MrTypeKind elem)
 {
@@ -206,6 +209,7 @@ list_of(MrTypeKind elem)
 	return t;
 }
 
+/* int or decimal */
 static bool
 is_numeric(MrTypeKind k)
 {
@@ -223,6 +227,7 @@ kinds_compatible(MrTypeKind a, MrTypeKind b)
 	return a == b;
 }
 
+/* Can values of these types be compared with ==? */
 static bool
 types_compatible(MrType a, MrType b)
 {
@@ -260,6 +265,7 @@ mask_name(unsigned mask, char *buf, size_t buflen)
 	return buf;
 }
 
+/* Does a mask of kinds accept a type?  ANY is accepted everywhere */
 static bool
 accepts(unsigned mask, MrType type)
 {
@@ -271,6 +277,7 @@ accepts(unsigned mask, MrType type)
  * ----------
  */
 
+/* A typed node at the position of a parse node */
 static MrExpr *
 new_expr(Tc *t, MrExprKind kind, const MrPNode *n, MrType type)
 {
@@ -286,6 +293,7 @@ new_expr(Tc *t, MrExprKind kind, const MrPNode *n, MrType type)
 	return e;
 }
 
+/* Room for a node's arguments */
 static bool
 alloc_args(Tc *t, MrExpr *e, int nargs)
 {
@@ -303,6 +311,7 @@ name_is(const MrPNode *n, const char *s)
 	return n->str_len == strlen(s) && memcmp(n->str, s, n->str_len) == 0;
 }
 
+/* A parse node's name, quoted safely */
 static const char *
 excerpt(char *buf, size_t buflen, const MrPNode *n)
 {
@@ -320,6 +329,7 @@ arg_error(Tc *t, const char *fname, int argno, const MrExpr *arg, const char *wa
 						argno, fname, want, got);
 }
 
+/* Check one function argument against a mask of kinds */
 static bool
 check_arg(Tc *t, const char *fname, int argno, const MrExpr *arg, unsigned mask)
 {
@@ -340,6 +350,7 @@ check_arg(Tc *t, const char *fname, int argno, const MrExpr *arg, unsigned mask)
  * ----------
  */
 
+/* A bare name: a variable, or materials */
 static MrExpr *
 tc_ident(Tc *t, const MrPNode *n)
 {
@@ -401,6 +412,7 @@ tc_ident(Tc *t, const MrPNode *n)
 	return NULL;
 }
 
+/* payload.<field> */
 static MrExpr *
 tc_field(Tc *t, const MrPNode *n)
 {
@@ -435,6 +447,7 @@ tc_field(Tc *t, const MrPNode *n)
 
 static MrExpr *tc_lookup(Tc *t, const MrPNode *call, const MrPNode *member);
 
+/* x.name: a root attribute, or the column of lookup() */
 static MrExpr *
 tc_member(Tc *t, const MrPNode *n)
 {
@@ -571,6 +584,7 @@ resolve_column(Tc *t, const MrLookup *lk, const char *column, MrType *type)
 						column, lk->table);
 }
 
+/* One of == != < <= > >= */
 static bool
 is_cmp(MrExprKind op)
 {
@@ -578,6 +592,7 @@ is_cmp(MrExprKind op)
 		op == MR_E_GT || op == MR_E_GE;
 }
 
+/* Spelling of an operator */
 static const char *
 op_text(MrExprKind op)
 {
@@ -771,6 +786,7 @@ tc_lookup(Tc *t, const MrPNode *call, const MrPNode *member)
  * ----------
  */
 
+/* Binary operators: boolean, comparison, in, arithmetic */
 static MrExpr *
 tc_binary(Tc *t, const MrPNode *n)
 {
@@ -894,6 +910,7 @@ tc_binary(Tc *t, const MrPNode *n)
 	return e;
 }
 
+/* not x, -x */
 static MrExpr *
 tc_unary(Tc *t, const MrPNode *n)
 {
@@ -929,6 +946,7 @@ tc_unary(Tc *t, const MrPNode *n)
 	return e;
 }
 
+/* list[int] */
 static MrExpr *
 tc_index(Tc *t, const MrPNode *n)
 {
@@ -965,6 +983,7 @@ tc_index(Tc *t, const MrPNode *n)
 	return e;
 }
 
+/* A list literal: one element kind, int and decimal giving decimal */
 static MrExpr *
 tc_list(Tc *t, const MrPNode *n)
 {
@@ -1149,6 +1168,7 @@ literal_arg(Tc *t, const MrPNode *n, int argno, const char *fname)
 	return false;
 }
 
+/* A function call: arity, then each argument */
 static MrExpr *
 tc_call(Tc *t, const MrPNode *n)
 {
@@ -1351,6 +1371,7 @@ tc_call(Tc *t, const MrPNode *n)
  * ----------
  */
 
+/* Type-check a parse node (recursion depth is bounded by the parser) */
 static MrExpr *
 tc_expr(Tc *t, const MrPNode *n)
 {
