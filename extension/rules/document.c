@@ -280,7 +280,11 @@ get_bool(MrCtx *ctx, const char *key, const MrYNode *val, bool *out)
 	return true;
 }
 
-/* Is s a lower-case code: first char from first[], then from rest[] */
+/*
+ * Is s a code of lower-case letters and digits, plus '_' and '-' where
+ * allowed, at most MR_MAX_NAME_BYTES?  The first character is a letter or
+ * '_' when first_letter is set, otherwise a letter or a digit.
+ */
 static bool
 valid_code(const char *s, size_t len, bool allow_underscore, bool allow_hyphen, bool first_letter)
 {
