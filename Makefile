@@ -62,6 +62,7 @@ test: deps
 	$(MAKE) MIAOPI_CFLAGS=-Werror
 	$(MAKE) install
 	./miaopi-lint rules/*.yaml
+	test/lint/run.sh
 	test/run-tests.sh
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
