@@ -26,8 +26,15 @@ REGRESS_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 EXTRA_CLEAN = miaopi-lint test/fuzz/fuzz_rules
 
 PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
 include $(PGXS)
+else
+# No PostgreSQL build tools yet: only "make deps", "make test" and
+# "make demo" (which install them first) can run.
+all:
+	@echo "pg_config not found: run 'make deps' (as root) first" >&2; exit 1
+endif
 
 # ---------------------------------------------------------------------
 # Standalone tools over extension/rules/ (no PostgreSQL headers)
@@ -62,6 +69,7 @@ test: deps
 	$(MAKE) MIAOPI_CFLAGS=-Werror
 	$(MAKE) install
 	./miaopi-lint rules/*.yaml
+	test/lint/run.sh
 	test/run-tests.sh
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 

@@ -76,6 +76,7 @@ mr_uscc_valid(const char *s, size_t len)
 	return s[17] == uscc_charset[check];
 }
 
+/* Gregorian leap year */
 static bool
 is_leap(int y)
 {

@@ -32,6 +32,8 @@ mr_compile(MrArena *arena, const char *src, size_t len, const MrResolver *resolv
 	MrYDoc	   *docs;
 	MrYDoc	   *doc;
 	MrRuleset  *rs = NULL;
+	const char **codes;
+	int		   *firstdup;
 	int			ndocs;
 	int			i;
 	int			j;
@@ -79,30 +81,45 @@ mr_compile(MrArena *arena, const char *src, size_t len, const MrResolver *resolv
 	if (rs == NULL)
 		goto done;
 	rs->services = mr_alloc(&ctx, sizeof(MrService *) * (size_t) ndocs);
-	if (rs->services == NULL)
+	codes = mr_salloc(&ctx, sizeof(char *) * (size_t) ndocs);
+	firstdup = mr_salloc(&ctx, sizeof(int) * (size_t) ndocs);
+	if (rs->services == NULL || codes == NULL || firstdup == NULL)
 		goto done;
+
+	/* find repeated service codes up front */
+	for (doc = docs, i = 0; doc != NULL; doc = doc->next, i++)
+	{
+		const MrYNode *root = doc->root;
+
+		if (root == NULL || root->type != MR_Y_MAPPING)
+			continue;
+		for (j = 0; j < root->n; j++)
+			if (strcmp(root->items[2 * j]->value, "service") == 0 &&
+				root->items[2 * j + 1]->type == MR_Y_SCALAR)
+				codes[i] = root->items[2 * j + 1]->value;
+	}
+	if (!mr_find_duplicates(&ctx, codes, ndocs, firstdup))
+		goto done;
+
 	for (doc = docs, i = 0; doc != NULL; doc = doc->next, i++)
 	{
 		MrService  *svc = mr_build_service(&ctx, doc);
 
 		if (svc == NULL)
 			goto done;
-		for (j = 0; j < i; j++)
+		if ((j = firstdup[i]) >= 0)
 		{
-			if (strcmp(rs->services[j]->code, svc->code) == 0)
-			{
-				const MrYNode *root = doc->root;
-				int			k;
+			const MrYNode *root = doc->root;
+			int			k;
 
-				/* point at the service key's value in this document */
-				for (k = 0; k < root->n; k++)
-					if (strcmp(root->items[2 * k]->value, "service") == 0)
-						root = root->items[2 * k + 1];
-				mr_fail_node(&ctx, MR_ERR_RULE, root, "duplicate service \"%s\"", svc->code);
-				mr_hint(&ctx, "The service is already defined in the document at line %d; each service appears once in a load.",
-						rs->services[j]->line);
-				goto done;
-			}
+			/* point at the service key's value in this document */
+			for (k = 0; k < root->n; k++)
+				if (strcmp(root->items[2 * k]->value, "service") == 0)
+					root = root->items[2 * k + 1];
+			mr_fail_node(&ctx, MR_ERR_RULE, root, "duplicate service \"%s\"", svc->code);
+			mr_hint(&ctx, "The service is already defined in the document at line %d; each service appears once in a load.",
+					rs->services[j]->line);
+			goto done;
 		}
 		rs->services[i] = svc;
 		rs->nservices = i + 1;

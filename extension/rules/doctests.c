@@ -44,6 +44,7 @@ typedef struct JsonBuf
 	bool		oom;
 } JsonBuf;
 
+/* Append n bytes, growing the buffer by doubling */
 static void
 buf_append(JsonBuf *buf, const char *s, size_t n)
 {
@@ -77,6 +78,7 @@ buf_append(JsonBuf *buf, const char *s, size_t n)
 	buf->data[buf->len] = '\0';
 }
 
+/* Append a C string */
 static void
 buf_puts(JsonBuf *buf, const char *s)
 {
@@ -157,6 +159,7 @@ json_number(JsonBuf *buf, const char *s, size_t len)
 	buf_append(buf, s + i, len - i);
 }
 
+/* Render a YAML node as JSON (depth is bounded by MR_MAX_YAML_DEPTH) */
 static void
 json_node(JsonBuf *buf, const MrYNode *node)
 {
@@ -360,15 +363,12 @@ check_failed_ids(MrCtx *ctx, const MrService *svc, const MrYNode *seq, const MrT
 	for (i = 0; i < t->nfailed; i++)
 	{
 		const char *id = t->failed[i];
-		bool		found = (strcmp(id, "invalid_payload") == 0 ||
-							 strcmp(id, "missing_material") == 0);
+		size_t		len = strlen(id);
 		const char *guess;
 		const char **cands;
-		size_t		len = strlen(id);
 
-		for (j = 0; j < svc->nchecks && !found; j++)
-			found = (strcmp(svc->checks[j].id, id) == 0);
-		if (found)
+		if (strcmp(id, "invalid_payload") == 0 || strcmp(id, "missing_material") == 0 ||
+			mr_index_find(&ctx->checks, id, len) >= 0)
 			continue;
 		mr_fail_node(ctx, MR_ERR_RULE, seq->items[i], "unknown check id \"%s\" in failed",
 					 mr_excerpt(buf, sizeof(buf), id, len));
@@ -494,9 +494,9 @@ mr_build_tests(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			mr_fail_node(ctx, MR_ERR_RULE, v, "unknown expect \"%s\"",
 						 mr_excerpt(buf, sizeof(buf), v->value, v->len));
 			if (guess)
-				mr_hint(ctx, "Did you mean \"%s\"? expect is approve, reject or manual.", guess);
+				mr_hint(ctx, "Did you mean \"%s\"? Use approve, reject or manual.", guess);
 			else
-				mr_hint(ctx, "expect is approve, reject or manual.");
+				mr_hint(ctx, "Use approve, reject or manual.");
 			return false;
 		}
 

@@ -203,7 +203,7 @@ type_error(MrCtx *ctx, const char *key, const MrYNode *val, const char *want)
 
 	mr_fail_node(ctx, MR_ERR_RULE, val, "\"%s\" must be %s, not %s", key, want,
 				 mr_yaml_describe(val));
-	if (val->type != MR_Y_SCALAR)
+	if (val->type != MR_Y_SCALAR || mr_yaml_value(val) == MR_YV_NULL)
 		return false;
 	mr_excerpt(buf, sizeof(buf), val->value, val->len);
 	if (strcmp(want, "text") == 0 && val->style == MR_Y_PLAIN)
@@ -280,7 +280,11 @@ get_bool(MrCtx *ctx, const char *key, const MrYNode *val, bool *out)
 	return true;
 }
 
-/* Is s a lower-case code: first char from first[], then from rest[] */
+/*
+ * Is s a code of lower-case letters and digits, plus '_' and '-' where
+ * allowed, at most MR_MAX_NAME_BYTES?  The first character is a letter or
+ * '_' when first_letter is set, otherwise a letter or a digit.
+ */
 static bool
 valid_code(const char *s, size_t len, bool allow_underscore, bool allow_hyphen, bool first_letter)
 {
@@ -322,11 +326,32 @@ valid_calendar(const char *s, size_t len)
 	return true;
 }
 
+/*
+ * Index the names of an array of structs whose first member is the name
+ * (MrField, MrMaterial, MrCheck).
+ */
+static bool
+build_index(MrCtx *ctx, MrNameIndex *ix, const void *array, size_t stride, int n)
+{
+	const char **names;
+	int			i;
+
+	if (n == 0)
+		return mr_index_build(ctx, ix, NULL, 0);
+	names = mr_salloc(ctx, sizeof(char *) * (size_t) n);
+	if (names == NULL)
+		return false;
+	for (i = 0; i < n; i++)
+		names[i] = *(const char *const *) ((const char *) array + stride * (size_t) i);
+	return mr_index_build(ctx, ix, names, n);
+}
+
 /* ----------
  * Sections
  * ----------
  */
 
+/* kind: licence | public_service | filing */
 static bool
 build_kind(MrCtx *ctx, MrService *svc, const MrYNode *val)
 {
@@ -354,6 +379,7 @@ build_kind(MrCtx *ctx, MrService *svc, const MrYNode *val)
 	return false;
 }
 
+/* time_limit: statutory, promised, calendar, warn_at, extension (needs the kind) */
 static bool
 build_time_limit(MrCtx *ctx, MrService *svc, const MrYNode *map)
 {
@@ -433,7 +459,7 @@ build_time_limit(MrCtx *ctx, MrService *svc, const MrYNode *map)
 		if (!(x > 0 && x <= 1))
 		{
 			mr_fail_node(ctx, MR_ERR_RULE, v, "\"warn_at\" must be greater than 0 and at most 1");
-			mr_hint(ctx, "warn_at is the share of the time limit after which an application is flagged, such as 0.9.");
+			mr_hint(ctx, "Give the share of the time limit after which an application is flagged, such as 0.9.");
 			return false;
 		}
 		svc->warn_ratio = x;
@@ -449,7 +475,7 @@ build_time_limit(MrCtx *ctx, MrService *svc, const MrYNode *map)
 			mr_fail_node(ctx, MR_ERR_RULE, v,
 						 "time limit extension of %d working days exceeds the 10 allowed for a licence",
 						 svc->extension_days);
-			mr_hint(ctx, "行政许可法 art. 42 allows one extension of at most 10 working days.");
+			mr_hint(ctx, "Article 42 of the 行政许可法 allows one extension of at most 10 working days.");
 			return false;
 		}
 		if (svc->kind != MR_KIND_LICENCE && svc->extension_days > 0)
@@ -508,6 +534,7 @@ parse_field_type(const char *s, size_t len, MrType *type)
 	return false;
 }
 
+/* The type of one field, with a hint for the usual misspellings */
 static bool
 build_field_type(MrCtx *ctx, const char *fname, const MrYNode *val, MrType *type)
 {
@@ -557,6 +584,7 @@ build_field_type(MrCtx *ctx, const char *fname, const MrYNode *val, MrType *type
 	return false;
 }
 
+/* fields: name -> type, or name -> {type, required} */
 static bool
 build_fields(MrCtx *ctx, MrService *svc, const MrYNode *map)
 {
@@ -609,9 +637,10 @@ build_fields(MrCtx *ctx, MrService *svc, const MrYNode *map)
 		else if (!build_field_type(ctx, f->name, v, &f->type))
 			return false;
 	}
-	return true;
+	return build_index(ctx, &ctx->fields, svc->fields, sizeof(MrField), svc->nfields);
 }
 
+/* materials: name -> {required, or_licence}, or name -> bool */
 static bool
 build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 {
@@ -674,7 +703,8 @@ build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 			return false;
 		}
 	}
-	return true;
+	return build_index(ctx, &ctx->materials, svc->materials, sizeof(MrMaterial),
+					   svc->nmaterials);
 }
 
 /* Compile one check's rule: parse, then type-check */
@@ -690,6 +720,9 @@ compile_rule(MrCtx *ctx, MrService *svc, MrCheck *check, const MrYNode *rule)
 	ctx->rule_column = rule->column;
 	ctx->rule_content_column = rule->content_column;
 	ctx->rule_exact = rule->exact;
+	ctx->rule_block = rule->block_exact;
+	ctx->rule_block_line = rule->block_line;
+	ctx->rule_block_indent = rule->block_indent;
 
 	tree = mr_parse_expr(ctx, check->rule, rule->len);
 	ok = (tree != NULL) && mr_typecheck_check(ctx, svc, check, tree);
@@ -699,12 +732,16 @@ compile_rule(MrCtx *ctx, MrService *svc, MrCheck *check, const MrYNode *rule)
 	return ok;
 }
 
+/* checks: each {id, rule, message, on_fail}, compiled as it is read */
 static bool
 build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 {
 	int			i;
 	int			j;
 	char		buf[MR_EXCERPT_BYTES + 4];
+	const char **ids;
+	const MrYNode **idnodes;
+	int		   *firstdup;
 
 	if (seq->type != MR_Y_SEQUENCE)
 		return type_error(ctx, "checks", seq, "a sequence");
@@ -712,8 +749,27 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 	if (seq->n == 0)
 		return true;
 	svc->checks = mr_alloc(ctx, sizeof(MrCheck) * (size_t) seq->n);
-	if (svc->checks == NULL)
+	ids = mr_salloc(ctx, sizeof(char *) * (size_t) seq->n);
+	idnodes = mr_salloc(ctx, sizeof(MrYNode *) * (size_t) seq->n);
+	firstdup = mr_salloc(ctx, sizeof(int) * (size_t) seq->n);
+	if (svc->checks == NULL || ids == NULL || idnodes == NULL || firstdup == NULL)
 		return false;
+
+	/* find repeated ids up front, so that each is one lookup below */
+	for (i = 0; i < seq->n; i++)
+	{
+		const MrYNode *item = seq->items[i];
+		const MrYNode *v = (item->type == MR_Y_MAPPING) ? map_get(item, "id", NULL) : NULL;
+
+		if (v != NULL && v->type == MR_Y_SCALAR)
+		{
+			ids[i] = v->value;
+			idnodes[i] = v;
+		}
+	}
+	if (!mr_find_duplicates(ctx, ids, seq->n, firstdup))
+		return false;
+
 	for (i = 0; i < seq->n; i++)
 	{
 		const MrYNode *item = seq->items[i];
@@ -743,18 +799,15 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 		if (strcmp(c->id, "invalid_payload") == 0 || strcmp(c->id, "missing_material") == 0)
 		{
 			mr_fail_node(ctx, MR_ERR_RULE, v, "check id \"%s\" is reserved", c->id);
-			mr_hint(ctx, "invalid_payload and missing_material are the codes of the built-in checks.");
+			mr_hint(ctx, "The codes invalid_payload and missing_material belong to the built-in checks.");
 			return false;
 		}
-		for (j = 0; j < i; j++)
+		if ((j = firstdup[i]) >= 0)
 		{
-			if (strcmp(svc->checks[j].id, c->id) == 0)
-			{
-				mr_fail_node(ctx, MR_ERR_RULE, v, "duplicate check id \"%s\"", c->id);
-				mr_hint(ctx, "The id is already used at line %d; check ids must be unique in a service.",
-						svc->checks[j].line);
-				return false;
-			}
+			mr_fail_node(ctx, MR_ERR_RULE, v, "duplicate check id \"%s\"", c->id);
+			mr_hint(ctx, "The id is already used at line %d; check ids must be unique in a service.",
+					idnodes[j]->line);
+			return false;
 		}
 		ctx->check = c->id;
 		c->line = item->line;
@@ -781,9 +834,9 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			mr_fail_node(ctx, MR_ERR_RULE, v, "unknown on_fail \"%s\"",
 						 mr_excerpt(buf, sizeof(buf), v->value, v->len));
 			if (guess)
-				mr_hint(ctx, "Did you mean \"%s\"? on_fail is reject or manual.", guess);
+				mr_hint(ctx, "Did you mean \"%s\"? Use reject or manual.", guess);
 			else
-				mr_hint(ctx, "on_fail is reject or manual.");
+				mr_hint(ctx, "Use reject or manual.");
 			return false;
 		}
 
@@ -798,9 +851,10 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			svc->max_vars = c->nvars;
 		ctx->check = NULL;
 	}
-	return true;
+	return build_index(ctx, &ctx->checks, svc->checks, sizeof(MrCheck), svc->nchecks);
 }
 
+/* licence: validated, then refused until electronic licences exist */
 static bool
 build_licence(MrCtx *ctx, MrService *svc, const MrYNode *key, const MrYNode *map)
 {
@@ -828,6 +882,7 @@ build_licence(MrCtx *ctx, MrService *svc, const MrYNode *key, const MrYNode *map
 	return false;
 }
 
+/* The kind's full step sequence, without step limits */
 static void
 default_steps(MrService *svc, MrStep *steps)
 {
@@ -844,6 +899,7 @@ default_steps(MrService *svc, MrStep *steps)
 	svc->steps = steps;
 }
 
+/* steps: a subsequence of the kind's steps that keeps decide and deliver */
 static bool
 build_steps(MrCtx *ctx, MrService *svc, const MrYNode *map)
 {
@@ -962,6 +1018,9 @@ mr_build_service(MrCtx *ctx, const MrYDoc *doc)
 
 	ctx->service = NULL;
 	ctx->check = NULL;
+	memset(&ctx->fields, 0, sizeof(MrNameIndex));
+	memset(&ctx->materials, 0, sizeof(MrNameIndex));
+	memset(&ctx->checks, 0, sizeof(MrNameIndex));
 	if (root == NULL)
 	{
 		mr_fail(ctx, MR_ERR_RULE, doc->line, 1, "service document is empty");

@@ -111,25 +111,61 @@ mr_fail_node(MrCtx *ctx, MrErrorKind kind, const MrYNode *node, const char *fmt,
 }
 
 /*
- * mr_fail_expr records an error at byte offset pos of the rule being
- * compiled.  When the rule scalar is the literal source text on one line,
- * the file position is that exact character; otherwise it is the start of
- * the scalar, and expr_column locates the error inside the rule.
+ * mr_expr_position maps byte offset pos of the rule being compiled to a
+ * file line and column.  When the rule scalar is the literal source text
+ * on one line, or a literal block ("|") whose lines are the source lines,
+ * that is the exact character; otherwise it is the start of the scalar.
  */
-bool
-mr_fail_expr(MrCtx *ctx, MrErrorKind kind, int pos, const char *fmt,...)
+void
+mr_expr_position(const MrCtx *ctx, int pos, int *line, int *column)
 {
-	va_list		ap;
-	int			column = ctx->rule_column;
-
+	*line = ctx->rule_line;
+	*column = ctx->rule_column;
 	if (pos < 0)
 		pos = 0;
 	if ((size_t) pos > ctx->rule_len)
 		pos = (int) ctx->rule_len;
 	if (ctx->rule_exact)
-		column = ctx->rule_content_column + (int) mr_utf8_chars(ctx->rule, (size_t) pos);
+		*column = ctx->rule_content_column + (int) mr_utf8_chars(ctx->rule, (size_t) pos);
+	else if (ctx->rule_block)
+	{
+		/* line k of a literal block is source line block_line + k */
+		int			i;
+		int			linestart = 0;
+
+		*line = ctx->rule_block_line;
+		for (i = 0; i < pos; i++)
+		{
+			if (ctx->rule[i] == '\n')
+			{
+				(*line)++;
+				linestart = i + 1;
+			}
+		}
+		*column = ctx->rule_block_indent + 1 +
+			(int) mr_utf8_chars(ctx->rule + linestart, (size_t) (pos - linestart));
+	}
+}
+
+/*
+ * mr_fail_expr records an error at byte offset pos of the rule being
+ * compiled, with expr_column = pos + 1 and the file position from
+ * mr_expr_position.
+ */
+bool
+mr_fail_expr(MrCtx *ctx, MrErrorKind kind, int pos, const char *fmt,...)
+{
+	va_list		ap;
+	int			line;
+	int			column;
+
+	if (pos < 0)
+		pos = 0;
+	if ((size_t) pos > ctx->rule_len)
+		pos = (int) ctx->rule_len;
+	mr_expr_position(ctx, pos, &line, &column);
 	va_start(ap, fmt);
-	mr_vfail(ctx, kind, ctx->rule_line, column, pos + 1, fmt, ap);
+	mr_vfail(ctx, kind, line, column, pos + 1, fmt, ap);
 	va_end(ap);
 	return false;
 }

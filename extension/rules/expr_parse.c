@@ -109,12 +109,14 @@ static MrPNode *parse_or(Parser *p);
  * ----------
  */
 
+/* Identifiers are ASCII: [A-Za-z_][A-Za-z0-9_]* */
 static bool
 is_ident_start(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
+/* An ASCII digit */
 static bool
 is_digit(char c)
 {
@@ -401,7 +403,15 @@ syntax_error(Parser *p)
 	char		buf[MR_EXCERPT_BYTES + 4];
 
 	if (p->tok.kind == T_EOF)
-		return mr_fail_expr(p->ctx, MR_ERR_RULE, p->len, "syntax error at end of rule");
+	{
+		/* point just after the last character, not into trailing space */
+		int			end = p->len;
+
+		while (end > 0 && (p->src[end - 1] == ' ' || p->src[end - 1] == '\t' ||
+						   p->src[end - 1] == '\n' || p->src[end - 1] == '\r'))
+			end--;
+		return mr_fail_expr(p->ctx, MR_ERR_RULE, end, "syntax error at end of rule");
+	}
 	return mr_fail_expr(p->ctx, MR_ERR_RULE, p->tok.pos, "syntax error at or near \"%s\"",
 						mr_excerpt(buf, sizeof(buf), p->src + p->tok.pos, (size_t) p->tok.len));
 }
@@ -414,12 +424,20 @@ expect(Parser *p, TokKind kind, const char *what, int open_pos)
 		return next_token(p);
 	syntax_error(p);
 	if (open_pos >= 0)
-		mr_hint(p->ctx, "Expected \"%s\" to match the one at column %d of the rule.", what, open_pos + 1);
+	{
+		int			line;
+		int			column;
+
+		mr_expr_position(p->ctx, open_pos, &line, &column);
+		mr_hint(p->ctx, "Expected \"%s\" to match the \"%c\" at line %d, column %d.", what,
+				p->src[open_pos], line, column);
+	}
 	else
 		mr_hint(p->ctx, "Expected %s.", what);
 	return false;
 }
 
+/* Report the depth limit */
 static bool
 too_deep(Parser *p, int pos)
 {
@@ -429,6 +447,7 @@ too_deep(Parser *p, int pos)
 	return false;
 }
 
+/* A leaf node, charged against the node budget */
 static MrPNode *
 new_node(Parser *p, MrPKind kind, int pos, int len)
 {
@@ -538,6 +557,7 @@ parse_list(Parser *p, TokKind close, const char *closetext, int open_pos,
 	return true;
 }
 
+/* literal | name | name ( args ) | ( expr ) | [ items ] */
 static MrPNode *
 parse_primary(Parser *p)
 {
@@ -640,6 +660,7 @@ parse_primary(Parser *p)
 	}
 }
 
+/* primary { .name | [ expr ] } */
 static MrPNode *
 parse_postfix(Parser *p)
 {
@@ -653,7 +674,12 @@ parse_postfix(Parser *p)
 
 			if (!next_token(p))
 				return NULL;
-			if (p->tok.kind != T_IDENT)
+
+			/*
+			 * Any word is a name after ".", keywords included, so that a
+			 * field called "in" or "null" can still be read.
+			 */
+			if (p->tok.kind != T_IDENT && !(p->tok.kind >= T_AND && p->tok.kind <= T_NULL))
 			{
 				syntax_error(p);
 				mr_hint(p->ctx, "Expected a name after \".\".");
@@ -706,6 +732,7 @@ parse_postfix(Parser *p)
 	return n;
 }
 
+/* - unary | postfix; a sign on a numeric literal is folded into it */
 static MrPNode *
 parse_unary(Parser *p)
 {
@@ -763,6 +790,7 @@ parse_unary(Parser *p)
 	return n;
 }
 
+/* unary { (* | / | %) unary } */
 static MrPNode *
 parse_mul(Parser *p)
 {
@@ -783,6 +811,7 @@ parse_mul(Parser *p)
 	return left;
 }
 
+/* mul { (+ | -) mul } */
 static MrPNode *
 parse_add(Parser *p)
 {
@@ -826,6 +855,7 @@ cmp_op(TokKind kind)
 	}
 }
 
+/* add [ op add ], with no second comparison: they do not associate */
 static MrPNode *
 parse_cmp(Parser *p)
 {
@@ -848,6 +878,7 @@ parse_cmp(Parser *p)
 	return new_parent(p, MR_P_BINARY, op, op_pos, left, right);
 }
 
+/* not not_expr | cmp */
 static MrPNode *
 parse_not(Parser *p)
 {
@@ -871,6 +902,7 @@ parse_not(Parser *p)
 	return new_parent(p, MR_P_UNARY, MR_E_NOT, pos, operand, NULL);
 }
 
+/* not_expr { and not_expr } */
 static MrPNode *
 parse_and(Parser *p)
 {
@@ -888,6 +920,7 @@ parse_and(Parser *p)
 	return left;
 }
 
+/* and_expr { or and_expr }: a whole expression, one level deeper */
 static MrPNode *
 parse_or(Parser *p)
 {

@@ -32,6 +32,7 @@
 
 #include "mr.h"
 
+/* Print the usage text */
 static void
 usage(FILE *out)
 {
@@ -168,6 +169,7 @@ lint_file(const char *path, bool quiet, bool verbose)
 	return status;
 }
 
+/* Lint every file named; the worst status wins */
 int
 main(int argc, char **argv)
 {

@@ -81,6 +81,11 @@ typedef struct MrYNode
 	bool		exact;			/* scalar is single-line and its value is
 								 * the source text starting at content_column */
 	int			content_column; /* column of the value's first character */
+	bool		block_exact;	/* literal block scalar whose lines are the
+								 * source lines from block_line, each
+								 * indented by block_indent spaces */
+	int			block_line;
+	int			block_indent;
 	const char *value;			/* scalars: NUL-terminated copy */
 	size_t		len;
 	int			n;				/* sequence items, or mapping pairs */
@@ -96,6 +101,13 @@ typedef struct MrYDoc
 	int			line;
 	struct MrYDoc *next;
 } MrYDoc;
+
+/* A sorted index of names (names.c) */
+typedef struct MrNameIndex
+{
+	int			n;
+	struct NameRef *refs;
+} MrNameIndex;
 
 /* ----------
  * Compile context
@@ -115,6 +127,10 @@ typedef struct MrCtx
 	/* context for errors */
 	const char *service;		/* code, once validated */
 	const char *check;			/* id, inside a check */
+	/* the service being built: its declared names, for rules and tests */
+	MrNameIndex fields;
+	MrNameIndex materials;
+	MrNameIndex checks;
 	/* the rule being compiled, to place expression errors in the file */
 	const char *rule;
 	size_t		rule_len;
@@ -122,6 +138,9 @@ typedef struct MrCtx
 	int			rule_column;	/* start of the scalar */
 	int			rule_content_column;
 	bool		rule_exact;
+	bool		rule_block;		/* literal block scalar, see MrYNode */
+	int			rule_block_line;
+	int			rule_block_indent;
 } MrCtx;
 
 /* ----------
@@ -172,6 +191,7 @@ extern bool mr_fail_node(MrCtx *ctx, MrErrorKind kind, const MrYNode *node,
 						 const char *fmt,...) MR_PRINTF(4, 5);
 extern bool mr_fail_expr(MrCtx *ctx, MrErrorKind kind, int pos,
 						 const char *fmt,...) MR_PRINTF(4, 5);
+extern void mr_expr_position(const MrCtx *ctx, int pos, int *line, int *column);
 extern void mr_hint(MrCtx *ctx, const char *fmt,...) MR_PRINTF(2, 3);
 extern bool mr_fail_nomem(MrCtx *ctx);
 extern void *mr_alloc(MrCtx *ctx, size_t size);
@@ -183,6 +203,11 @@ extern const char *mr_suggest(const char *word, size_t len,
 extern const char *mr_excerpt(char *buf, size_t buflen, const char *s, size_t len);
 extern size_t mr_utf8_chars(const char *s, size_t len);
 extern bool mr_utf8_valid(const char *s, size_t len);
+
+/* names.c */
+extern bool mr_find_duplicates(MrCtx *ctx, const char *const *names, int n, int *firstdup);
+extern bool mr_index_build(MrCtx *ctx, MrNameIndex *ix, const char *const *names, int n);
+extern int	mr_index_find(const MrNameIndex *ix, const char *s, size_t len);
 
 /* yaml.c */
 extern MrYDoc *mr_yaml_parse(MrCtx *ctx, int *ndocs);

@@ -109,6 +109,7 @@ static MrExpr *tc_expr(Tc *t, const MrPNode *n);
  * ----------
  */
 
+/* Spelling of a type kind */
 static const char *
 kind_name(MrTypeKind kind)
 {
@@ -186,6 +187,7 @@ mr_lookup_func(const char *name, size_t len, MrFunc *func)
 	return false;
 }
 
+/* A scalar type */
 static MrType
 type_of(MrTypeKind kind)
 {
@@ -196,6 +198,7 @@ type_of(MrTypeKind kind)
 	return t;
 }
 
+/* A list type */
 static MrType
 list_of(MrTypeKind elem)
 {
@@ -206,6 +209,7 @@ list_of(MrTypeKind elem)
 	return t;
 }
 
+/* int or decimal */
 static bool
 is_numeric(MrTypeKind k)
 {
@@ -223,6 +227,7 @@ kinds_compatible(MrTypeKind a, MrTypeKind b)
 	return a == b;
 }
 
+/* Can values of these types be compared with ==? */
 static bool
 types_compatible(MrType a, MrType b)
 {
@@ -260,6 +265,7 @@ mask_name(unsigned mask, char *buf, size_t buflen)
 	return buf;
 }
 
+/* Does a mask of kinds accept a type?  ANY is accepted everywhere */
 static bool
 accepts(unsigned mask, MrType type)
 {
@@ -271,6 +277,7 @@ accepts(unsigned mask, MrType type)
  * ----------
  */
 
+/* A typed node at the position of a parse node */
 static MrExpr *
 new_expr(Tc *t, MrExprKind kind, const MrPNode *n, MrType type)
 {
@@ -286,6 +293,7 @@ new_expr(Tc *t, MrExprKind kind, const MrPNode *n, MrType type)
 	return e;
 }
 
+/* Room for a node's arguments */
 static bool
 alloc_args(Tc *t, MrExpr *e, int nargs)
 {
@@ -303,6 +311,7 @@ name_is(const MrPNode *n, const char *s)
 	return n->str_len == strlen(s) && memcmp(n->str, s, n->str_len) == 0;
 }
 
+/* A parse node's name, quoted safely */
 static const char *
 excerpt(char *buf, size_t buflen, const MrPNode *n)
 {
@@ -320,6 +329,7 @@ arg_error(Tc *t, const char *fname, int argno, const MrExpr *arg, const char *wa
 						argno, fname, want, got);
 }
 
+/* Check one function argument against a mask of kinds */
 static bool
 check_arg(Tc *t, const char *fname, int argno, const MrExpr *arg, unsigned mask)
 {
@@ -340,6 +350,7 @@ check_arg(Tc *t, const char *fname, int argno, const MrExpr *arg, unsigned mask)
  * ----------
  */
 
+/* A bare name: a variable, or materials */
 static MrExpr *
 tc_ident(Tc *t, const MrPNode *n)
 {
@@ -386,7 +397,7 @@ tc_ident(Tc *t, const MrPNode *n)
 	mr_fail_expr(t->ctx, MR_ERR_RULE, n->pos, "unknown name \"%s\"", excerpt(buf, sizeof(buf), n));
 	if (mr_lookup_func(n->str, n->str_len, &func) || name_is(n, "exists") || name_is(n, "lookup"))
 	{
-		mr_hint(t->ctx, "%s is a function; call it as %s(...).", buf, buf);
+		mr_hint(t->ctx, "Call the function as %s(...).", buf);
 		return NULL;
 	}
 	for (i = 0; i < t->nbound; i++)
@@ -401,6 +412,7 @@ tc_ident(Tc *t, const MrPNode *n)
 	return NULL;
 }
 
+/* payload.<field> */
 static MrExpr *
 tc_field(Tc *t, const MrPNode *n)
 {
@@ -411,15 +423,13 @@ tc_field(Tc *t, const MrPNode *n)
 	MrExpr	   *e;
 	int			i;
 
-	for (i = 0; i < svc->nfields; i++)
+	i = mr_index_find(&t->ctx->fields, n->str, n->str_len);
+	if (i >= 0)
 	{
-		if (name_is(n, svc->fields[i].name))
-		{
-			e = new_expr(t, MR_E_FIELD, n, svc->fields[i].type);
-			if (e != NULL)
-				e->u.field = i;
-			return e;
-		}
+		e = new_expr(t, MR_E_FIELD, n, svc->fields[i].type);
+		if (e != NULL)
+			e->u.field = i;
+		return e;
 	}
 	mr_fail_expr(t->ctx, MR_ERR_RULE, n->op_pos, "unknown field \"%s\"", excerpt(buf, sizeof(buf), n));
 	cands = mr_salloc(t->ctx, sizeof(char *) * (size_t) (svc->nfields + 1));
@@ -437,6 +447,7 @@ tc_field(Tc *t, const MrPNode *n)
 
 static MrExpr *tc_lookup(Tc *t, const MrPNode *call, const MrPNode *member);
 
+/* x.name: a root attribute, or the column of lookup() */
 static MrExpr *
 tc_member(Tc *t, const MrPNode *n)
 {
@@ -487,7 +498,7 @@ tc_member(Tc *t, const MrPNode *n)
 	{
 		mr_fail_expr(t->ctx, MR_ERR_RULE, n->op_pos, "exists(...) cannot be followed by \".%s\"",
 					 excerpt(buf, sizeof(buf), n));
-		mr_hint(t->ctx, "exists() is true or false; read a column with lookup(table, conditions).column.");
+		mr_hint(t->ctx, "Use lookup(table, conditions).column to read a column; exists() is only true or false.");
 		return NULL;
 	}
 	b = tc_expr(t, base);
@@ -527,19 +538,27 @@ add_lookup(Tc *t, MrLookup *lk)
 	return true;
 }
 
-/* Collect the conjuncts of "a and b and (c and d)" */
+/* Count the conjuncts of "a and b and (c and d)" */
 static int
-collect_conds(const MrPNode *n, const MrPNode **out, int max)
+count_conds(const MrPNode *n)
+{
+	if (n->kind == MR_P_BINARY && n->op == MR_E_AND)
+		return count_conds(n->args[0]) + count_conds(n->args[1]);
+	return 1;
+}
+
+/* Store the conjuncts in source order; returns how many were stored */
+static int
+collect_conds(const MrPNode *n, const MrPNode **out)
 {
 	int			k;
 
 	if (n->kind == MR_P_BINARY && n->op == MR_E_AND)
 	{
-		k = collect_conds(n->args[0], out, max);
-		return k + collect_conds(n->args[1], out + k, max - k);
+		k = collect_conds(n->args[0], out);
+		return k + collect_conds(n->args[1], out + k);
 	}
-	if (max > 0)
-		out[0] = n;
+	out[0] = n;
 	return 1;
 }
 
@@ -565,6 +584,7 @@ resolve_column(Tc *t, const MrLookup *lk, const char *column, MrType *type)
 						column, lk->table);
 }
 
+/* One of == != < <= > >= */
 static bool
 is_cmp(MrExprKind op)
 {
@@ -572,6 +592,7 @@ is_cmp(MrExprKind op)
 		op == MR_E_GT || op == MR_E_GE;
 }
 
+/* Spelling of an operator */
 static const char *
 op_text(MrExprKind op)
 {
@@ -697,11 +718,11 @@ tc_lookup(Tc *t, const MrPNode *call, const MrPNode *member)
 		return NULL;
 
 	/* the conditions: column op value, joined by and */
-	nconds = collect_conds(call->args[1], NULL, 0);
+	nconds = count_conds(call->args[1]);
 	conds = mr_salloc(t->ctx, sizeof(MrPNode *) * (size_t) nconds);
 	if (conds == NULL)
 		return NULL;
-	collect_conds(call->args[1], conds, nconds);
+	collect_conds(call->args[1], conds);
 	lk->nconds = nconds;
 	lk->conds = mr_alloc(t->ctx, sizeof(MrCond) * (size_t) nconds);
 	if (lk->conds == NULL)
@@ -727,6 +748,17 @@ tc_lookup(Tc *t, const MrPNode *call, const MrPNode *member)
 		mc->value = tc_expr(t, c->args[1]);
 		if (mc->value == NULL)
 			return NULL;
+		if (!types_compatible(mc->column_type, mc->value->type))
+		{
+			char		cb[32];
+			char		vb[32];
+
+			mr_fail_expr(t->ctx, MR_ERR_RULE, c->op_pos,
+						 "cannot compare column \"%s\" of type %s with %s", mc->column,
+						 mr_type_name(mc->column_type, cb, sizeof(cb)),
+						 mr_type_name(mc->value->type, vb, sizeof(vb)));
+			return NULL;
+		}
 		if (!check_compare(t, c->op, c->op_pos, mc->column_type, mc->value->type))
 			return NULL;
 	}
@@ -754,6 +786,7 @@ tc_lookup(Tc *t, const MrPNode *call, const MrPNode *member)
  * ----------
  */
 
+/* Binary operators: boolean, comparison, in, arithmetic */
 static MrExpr *
 tc_binary(Tc *t, const MrPNode *n)
 {
@@ -858,7 +891,7 @@ tc_binary(Tc *t, const MrPNode *n)
 								 mr_type_name(r->type, rb, sizeof(rb)));
 					if (op == MR_E_ADD && (lk == MR_TYPE_INT && rk == MR_TYPE_DATE))
 						mr_hint(t->ctx, "Write the date first: date + days.");
-					else if (lk == MR_TYPE_TEXT || rk == MR_TYPE_TEXT)
+					else if (op == MR_E_ADD && (lk == MR_TYPE_TEXT || rk == MR_TYPE_TEXT))
 						mr_hint(t->ctx, "Text can only be joined to text with +.");
 					return NULL;
 				}
@@ -877,6 +910,7 @@ tc_binary(Tc *t, const MrPNode *n)
 	return e;
 }
 
+/* not x, -x */
 static MrExpr *
 tc_unary(Tc *t, const MrPNode *n)
 {
@@ -912,6 +946,7 @@ tc_unary(Tc *t, const MrPNode *n)
 	return e;
 }
 
+/* list[int] */
 static MrExpr *
 tc_index(Tc *t, const MrPNode *n)
 {
@@ -948,6 +983,7 @@ tc_index(Tc *t, const MrPNode *n)
 	return e;
 }
 
+/* A list literal: one element kind, int and decimal giving decimal */
 static MrExpr *
 tc_list(Tc *t, const MrPNode *n)
 {
@@ -1023,7 +1059,7 @@ check_binder(Tc *t, const char *fname, const MrPNode *v)
 		{
 			mr_fail_expr(t->ctx, MR_ERR_RULE, v->pos, "\"%s\" cannot be used as a variable name",
 						 root_names[i]);
-			mr_hint(t->ctx, "payload, applicant, application and materials are built-in names; choose another name.");
+			mr_hint(t->ctx, "Choose another name; payload, applicant, application and materials are built in.");
 			return false;
 		}
 	}
@@ -1132,6 +1168,7 @@ literal_arg(Tc *t, const MrPNode *n, int argno, const char *fname)
 	return false;
 }
 
+/* A function call: arity, then each argument */
 static MrExpr *
 tc_call(Tc *t, const MrPNode *n)
 {
@@ -1217,10 +1254,7 @@ tc_call(Tc *t, const MrPNode *n)
 		case MR_F_MATERIAL:
 			if (!literal_arg(t, n, 1, fname))
 				return NULL;
-			for (i = 0; i < t->svc->nmaterials; i++)
-				if (name_is(n->args[0], t->svc->materials[i].name))
-					break;
-			if (i == t->svc->nmaterials)
+			if (mr_index_find(&t->ctx->materials, n->args[0]->str, n->args[0]->str_len) < 0)
 			{
 				const char **cands = mr_salloc(t->ctx, sizeof(char *) * (size_t) (t->svc->nmaterials + 1));
 
@@ -1337,6 +1371,7 @@ tc_call(Tc *t, const MrPNode *n)
  * ----------
  */
 
+/* Type-check a parse node (recursion depth is bounded by the parser) */
 static MrExpr *
 tc_expr(Tc *t, const MrPNode *n)
 {

@@ -160,7 +160,7 @@ check_properties(YamlState *st, const yaml_mark_t *mark, const yaml_char_t *anch
 	if (anchor != NULL)
 	{
 		mr_fail(st->ctx, MR_ERR_YAML, (int) mark->line + 1, (int) mark->column + 1,
-				"YAML anchors are not allowed (found \"&%s\")",
+				"anchors are not allowed in rule files (found \"&%s\")",
 				mr_excerpt(buf, sizeof(buf), (const char *) anchor, strlen((const char *) anchor)));
 		mr_hint(st->ctx, "Write the value out in full; anchors and aliases are refused because they can expand without limit.");
 		return false;
@@ -168,7 +168,7 @@ check_properties(YamlState *st, const yaml_mark_t *mark, const yaml_char_t *anch
 	if (tag != NULL)
 	{
 		mr_fail(st->ctx, MR_ERR_YAML, (int) mark->line + 1, (int) mark->column + 1,
-				"explicit YAML tags are not allowed (found \"%s\")",
+				"explicit tags are not allowed in rule files (found \"%s\")",
 				mr_excerpt(buf, sizeof(buf), (const char *) tag, strlen((const char *) tag)));
 		mr_hint(st->ctx, "Remove the tag; quote a value to make it text.");
 		return false;
@@ -313,6 +313,78 @@ close_collection(YamlState *st)
 	return true;
 }
 
+/*
+ * For a literal block scalar, check that value line k is source line
+ * (header line + 1 + k) minus a fixed indentation, so that errors inside a
+ * multi-line rule can point at the exact character.  header is the byte
+ * offset of the "|" indicator.
+ */
+static void
+map_literal_block(YamlState *st, MrYNode *node, size_t header)
+{
+	const char *src = st->ctx->src;
+	size_t		srclen = st->ctx->srclen;
+	const char *v = node->value;
+	size_t		vlen = node->len;
+	size_t		p = header;
+	size_t		vpos = 0;
+	long		indent = -1;
+
+	/* skip the rest of the header line */
+	while (p < srclen && src[p] != '\n')
+		p++;
+	if (p >= srclen)
+		return;
+	p++;
+
+	/* every value line but the empty tail after a final newline */
+	while (vpos < vlen)
+	{
+		const char *nl = memchr(v + vpos, '\n', vlen - vpos);
+		size_t		seglen = nl ? (size_t) (nl - (v + vpos)) : vlen - vpos;
+		size_t		eol = p;
+		size_t		linelen;
+		size_t		i;
+
+		if (p > srclen)
+			return;
+		while (eol < srclen && src[eol] != '\n')
+			eol++;
+		linelen = eol - p;
+		if (linelen > 0 && src[p + linelen - 1] == '\r')
+			linelen--;
+		if (seglen == 0)
+		{
+			for (i = 0; i < linelen; i++)
+				if (src[p + i] != ' ')
+					return;
+		}
+		else
+		{
+			if (indent < 0)
+			{
+				if (linelen < seglen)
+					return;
+				indent = (long) (linelen - seglen);
+			}
+			if (linelen != (size_t) indent + seglen)
+				return;
+			for (i = 0; i < (size_t) indent; i++)
+				if (src[p + i] != ' ')
+					return;
+			if (memcmp(src + p + indent, v + vpos, seglen) != 0)
+				return;
+		}
+		vpos += seglen + (nl ? 1 : 0);
+		p = eol + 1;
+	}
+	if (indent < 0)
+		return;
+	node->block_exact = true;
+	node->block_line = node->line + 1;
+	node->block_indent = (int) indent;
+}
+
 /* Build a scalar node from its event */
 static bool
 add_scalar(YamlState *st, const yaml_event_t *ev)
@@ -384,6 +456,8 @@ add_scalar(YamlState *st, const yaml_event_t *ev)
 			memcmp(ctx->src + start, value, len) == 0)
 			node->exact = true;
 	}
+	else if (node->style == MR_Y_LITERAL)
+		map_literal_block(st, node, byte_offset(st, ev->start_mark.index));
 	return attach(st, node);
 }
 
@@ -411,7 +485,7 @@ open_collection(YamlState *st, const yaml_event_t *ev, MrYType type)
 	{
 		mr_fail(st->ctx, MR_ERR_LIMIT, (int) ev->start_mark.line + 1,
 				(int) ev->start_mark.column + 1,
-				"YAML nesting is deeper than %d levels", MR_MAX_YAML_DEPTH);
+				"nesting is deeper than %d levels", MR_MAX_YAML_DEPTH);
 		mr_hint(st->ctx, "Rule documents need only a few levels of nesting.");
 		return false;
 	}
@@ -468,7 +542,7 @@ handle_event(YamlState *st, const yaml_event_t *ev, bool *done)
 			return true;
 		case YAML_ALIAS_EVENT:
 			mr_fail(ctx, MR_ERR_YAML, (int) ev->start_mark.line + 1,
-					(int) ev->start_mark.column + 1, "YAML aliases are not allowed");
+					(int) ev->start_mark.column + 1, "aliases are not allowed in rule files");
 			mr_hint(ctx, "Write the value out in full; anchors and aliases are refused because they can expand without limit.");
 			return false;
 		case YAML_SCALAR_EVENT:
@@ -497,6 +571,8 @@ mr_yaml_parse(MrCtx *ctx, int *ndocs)
 	yaml_parser_t parser;
 	yaml_event_t event;
 	YamlState	st;
+	MrYDoc	   *doc;
+	size_t		bom = 0;
 	bool		done = false;
 	bool		ok = false;
 
@@ -504,8 +580,23 @@ mr_yaml_parse(MrCtx *ctx, int *ndocs)
 	memset(&st, 0, sizeof(st));
 	memset(&event, 0, sizeof(event));
 	st.ctx = ctx;
+
+	/*
+	 * libyaml 0.2.5 with an explicit encoding counts a byte order mark as a
+	 * column, so the first line's mapping ends at the second line.  Parse
+	 * after the BOM; the first document still starts at byte 0.
+	 */
+	if (ctx->srclen >= 3 && memcmp(ctx->src, "\xEF\xBB\xBF", 3) == 0)
+	{
+		bom = 3;
+		ctx->src += bom;
+		ctx->srclen -= bom;
+	}
+
 	if (!yaml_parser_initialize(&parser))
 	{
+		ctx->src -= bom;
+		ctx->srclen += bom;
 		mr_fail_nomem(ctx);
 		return NULL;
 	}
@@ -528,8 +619,17 @@ mr_yaml_parse(MrCtx *ctx, int *ndocs)
 error:
 	yaml_event_delete(&event);
 	yaml_parser_delete(&parser);
+	ctx->src -= bom;
+	ctx->srclen += bom;
 	if (!ok)
 		return NULL;
+	for (doc = st.docs; doc != NULL; doc = doc->next)
+	{
+		if (doc == st.docs)
+			doc->length += bom;
+		else
+			doc->offset += bom;
+	}
 	*ndocs = st.ndocs;
 	return st.docs;
 }

@@ -1,0 +1,154 @@
+/*
+ * test/demo/workflow.sql: the human path of `make demo`, included by
+ * demo.sql when miaopi.act() exists.
+ *
+ * Two staff roles: a reviewer (经办人) who accepts and reviews, and a decider
+ * (审批人) who approves or rejects; a licence needs both (four eyes).
+ */
+CREATE ROLE demo_reviewer;
+CREATE ROLE demo_decider;
+GRANT USAGE ON SCHEMA miaopi TO demo_reviewer, demo_decider;
+GRANT SELECT ON miaopi.application, miaopi.clock TO demo_reviewer, demo_decider;
+GRANT EXECUTE ON FUNCTION miaopi.act(bigint, text, text) TO demo_reviewer, demo_decider;
+
+\echo
+\echo '   Wednesday 2026-12-02 09:30: the pending queue, by the time-limit clock'
+SET miaopi.clock_now = '2026-12-02 09:30+08';
+SELECT service, step, light, count(*) AS applications,
+	   min(promised_due)::date AS "earliest 承诺 due",
+	   min(statutory_due)::date AS "earliest 法定 due"
+FROM miaopi.clock
+WHERE status = 'pending'
+GROUP BY service, step, light
+ORDER BY service, step, light;
+
+-- One application of each kind, moved by hand
+SELECT min(id) AS lic FROM miaopi.application
+WHERE service_code = 'radiation-worker-certificate' AND status = 'pending' \gset
+SELECT min(id) AS fil FROM miaopi.application
+WHERE service_code = 'muck-transport-filing' AND status = 'pending' \gset
+SELECT min(id) AS pub FROM miaopi.application
+WHERE service_code = 'housing-fund-rent-withdrawal' AND status = 'pending' \gset
+
+\echo
+\echo '   Three of them, moved by hand (each act() returns the new status):'
+\echo '   放射工作人员证 (licence): the reviewer accepts and reviews, the decider approves'
+SET ROLE demo_reviewer;
+SELECT miaopi.act(:lic, 'accept') AS s \gset
+SELECT miaopi.act(:lic, 'review', '培训证明原件已核验，体检复查合格') AS s \gset
+RESET ROLE;
+SET miaopi.clock_now = '2026-12-02 14:10+08';
+SET ROLE demo_decider;
+SELECT miaopi.act(:lic, 'approve', '同意发证') AS s \gset
+RESET ROLE;
+SET ROLE demo_reviewer;
+SELECT miaopi.act(:lic, 'deliver') AS s \gset
+RESET ROLE;
+
+\echo '   建筑垃圾运输备案 (filing): the decider approves at once'
+SET ROLE demo_decider;
+SELECT miaopi.act(:fil, 'approve', '续保凭证已核对') AS s \gset
+RESET ROLE;
+SET ROLE demo_reviewer;
+SELECT miaopi.act(:fil, 'deliver') AS s \gset
+RESET ROLE;
+
+\echo '   住房公积金租房提取 (public service): a supplement first, then a rejection'
+SET ROLE demo_reviewer;
+SELECT miaopi.act(:pub, 'request_supplement', '请补交房屋租赁合同备案证明') AS s \gset
+RESET ROLE;
+SET miaopi.clock_now = '2026-12-03 10:00+08';
+SET ROLE demo_reviewer;
+SELECT miaopi.act(:pub, 'supplement_received') AS s \gset
+RESET ROLE;
+SET ROLE demo_decider;
+SELECT miaopi.act(:pub, 'reject', '本市有登记住房，不符合租房提取条件') AS s \gset
+RESET ROLE;
+SET ROLE demo_reviewer;
+SELECT miaopi.act(:pub, 'deliver') AS s \gset
+RESET ROLE;
+
+\echo '   Their event log (miaopi.event, append-only):'
+SELECT e.application_id AS id, a.service_code AS service, e.at, e.action, e.actor,
+	   e.from_status || ' → ' || e.to_status AS status, e.comment
+FROM miaopi.event e
+	JOIN miaopi.application a ON a.id = e.application_id
+WHERE e.application_id IN (:lic, :fil, :pub)
+ORDER BY e.application_id, e.id;
+
+\echo
+\echo '   Thursday 2026-12-03: the staff work through what was submitted before 11-30'
+SET miaopi.clock_now = '2026-12-03 16:00+08';
+DO $wf$
+DECLARE
+	a			record;
+BEGIN
+	-- the reviewer accepts, and reviews the licences
+	EXECUTE 'SET ROLE demo_reviewer';
+	FOR a IN SELECT id, service_code FROM miaopi.application
+			 WHERE status = 'pending' AND submitted_at < '2026-11-30 00:00+08'
+				AND service_code <> 'muck-transport-filing'
+			 ORDER BY id LOOP
+		PERFORM miaopi.act(a.id, 'accept');
+		IF a.service_code = 'radiation-worker-certificate' THEN
+			PERFORM miaopi.act(a.id, 'review', '已核验');
+		END IF;
+	END LOOP;
+	-- the decider decides: approve, unless a reject-worthy doubt (every 4th)
+	EXECUTE 'SET ROLE demo_decider';
+	FOR a IN SELECT id FROM miaopi.application
+			 WHERE status IN ('pending', 'accepted', 'reviewed')
+				AND submitted_at < '2026-11-30 00:00+08'
+			 ORDER BY id LOOP
+		IF a.id % 4 = 0 THEN
+			PERFORM miaopi.act(a.id, 'reject', '经人工核实不符合条件');
+		ELSE
+			PERFORM miaopi.act(a.id, 'approve', '经人工核实符合条件');
+		END IF;
+	END LOOP;
+	-- and the reviewer delivers the results (证照, 回执, transfer)
+	EXECUTE 'SET ROLE demo_reviewer';
+	FOR a IN SELECT id FROM miaopi.application
+			 WHERE decided_by <> 'miaopi' AND closed_at IS NULL
+			 ORDER BY id LOOP
+		PERFORM miaopi.act(a.id, 'deliver');
+	END LOOP;
+	RESET ROLE;
+END
+$wf$;
+
+\echo
+\echo '   Wednesday 2026-12-09 10:00: sweep() records each deadline crossing once and applies'
+\echo '   art. 32''s deemed acceptance to applications nobody answered; what is still open:'
+SET miaopi.clock_now = '2026-12-09 10:00+08';
+SELECT miaopi.sweep() AS "deadline events recorded";
+SELECT c.service, c.status, c.step, c.light, count(*) AS applications,
+	   min(c.remaining_working_days) AS "min days left (承诺)"
+FROM miaopi.clock c
+WHERE c.closed_at IS NULL
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 4;
+
+\echo
+\echo '   How the 300 applications ended up'
+SELECT coalesce(service_code, 'total') AS service,
+	   count(*) FILTER (WHERE decided_by = 'miaopi' AND status = 'approved') AS "machine approved",
+	   count(*) FILTER (WHERE decided_by = 'miaopi' AND status = 'rejected') AS "machine rejected",
+	   count(*) FILTER (WHERE decided_by <> 'miaopi' AND decision = 'approve') AS "staff approved",
+	   count(*) FILTER (WHERE decided_by <> 'miaopi' AND decision = 'reject') AS "staff rejected",
+	   count(*) FILTER (WHERE decided_at IS NULL) AS "still open"
+FROM miaopi.application
+GROUP BY ROLLUP (service_code)
+ORDER BY service_code NULLS LAST;
+
+\echo
+\echo '   Decisions against the time limits (miaopi.clock)'
+SELECT service,
+	   count(*) FILTER (WHERE within_promised) AS "within 承诺",
+	   count(*) FILTER (WHERE NOT within_promised) AS "late vs 承诺",
+	   count(*) FILTER (WHERE within_statutory) AS "within 法定",
+	   count(*) FILTER (WHERE NOT within_statutory) AS "late vs 法定"
+FROM miaopi.clock
+WHERE within_promised IS NOT NULL
+GROUP BY service
+ORDER BY service;
