@@ -102,6 +102,7 @@ typedef struct MiaopiLookupState
 	Oid			result_type;	/* base type of the result column */
 	/* open during one evaluation only (see probe_direct) */
 	uint64		scan_generation;	/* == eval_generation while open */
+	uint64		acl_generation; /* == eval_generation once checked */
 	Relation	rel;
 	Relation	idx;
 	IndexScanDesc scan;
@@ -787,6 +788,37 @@ plan_probe(MiaopiLookupState *ls, MrLookup *lk)
 }
 
 /*
+ * may_read tells whether the current role may read every column the lookup
+ * reads, by an ACL check (never by catching a permission error).
+ */
+static bool
+may_read(MiaopiLookupState *ls, MrLookup *lk, const char **errmsg)
+{
+	bool		is_missing = false;
+	int			i;
+
+	if (pg_class_aclcheck_ext(ls->relid, GetUserId(), ACL_SELECT, &is_missing) == ACLCHECK_OK)
+		return true;
+	if (is_missing)
+	{
+		*errmsg = psprintf("relation \"%s.%s\" no longer exists",
+						   schema_or_public(lk->schema), lk->table);
+		return false;
+	}
+	for (i = 0; i < ls->nattnums; i++)
+	{
+		if (pg_attribute_aclcheck(ls->relid, ls->attnums[i], GetUserId(),
+								  ACL_SELECT) != ACLCHECK_OK)
+		{
+			*errmsg = psprintf("permission denied for table %s.%s",
+							   schema_or_public(lk->schema), lk->table);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * miaopi_lookup_probe runs one lookup; see lookup.h.
  */
 bool
@@ -796,9 +828,7 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 {
 	MiaopiLookupState *ls = &prog->lookups[lk->index];
 	MemoryContext caller = CurrentMemoryContext;
-	bool		is_missing = false;
-	int			rc,
-				i;
+	int			rc;
 
 	if (ls->broken)
 	{
@@ -806,25 +836,16 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 		return false;
 	}
 
-	/* the current role must be able to read what the probe reads */
-	if (pg_class_aclcheck_ext(ls->relid, GetUserId(), ACL_SELECT, &is_missing) != ACLCHECK_OK)
+	/*
+	 * The current role must be able to read what the probe reads.  Checked
+	 * once per lookup and evaluation: all(plates, p, exists(...)) probes the
+	 * same table for every plate.
+	 */
+	if (ls->acl_generation != eval_generation)
 	{
-		if (is_missing)
-		{
-			*errmsg = psprintf("relation \"%s.%s\" no longer exists",
-							   schema_or_public(lk->schema), lk->table);
+		if (!may_read(ls, lk, errmsg))
 			return false;
-		}
-		for (i = 0; i < ls->nattnums; i++)
-		{
-			if (pg_attribute_aclcheck(ls->relid, ls->attnums[i], GetUserId(),
-									  ACL_SELECT) != ACLCHECK_OK)
-			{
-				*errmsg = psprintf("permission denied for table %s.%s",
-								   schema_or_public(lk->schema), lk->table);
-				return false;
-			}
-		}
+		ls->acl_generation = eval_generation;
 	}
 
 	if (!ls->prepared)
