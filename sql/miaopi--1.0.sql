@@ -672,3 +672,7 @@ REVOKE ALL ON FUNCTION miaopi.guard() FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('miaopi.service', '');
 SELECT pg_catalog.pg_extension_config_dump('miaopi.ruleset', '');
 SELECT pg_catalog.pg_extension_config_dump('miaopi.application', '');
+-- and the identity sequences, or a restored database would reuse ids
+SELECT pg_catalog.pg_extension_config_dump('miaopi.ruleset_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('miaopi.application_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('miaopi.event_id_seq', '');
