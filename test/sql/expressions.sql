@@ -46,6 +46,7 @@ checks:
   - {id: dates, rule: "payload.day + 1 == date('2026-03-01') and payload.day - 28 == date('2026-01-31') and date('2026-03-01') - payload.day == 1", on_fail: reject}
   - {id: days-between, rule: "days_between(payload.day, date('2026-12-31')) == 306 and add_days(payload.day, 365) == date('2027-02-28')", on_fail: reject}
   - {id: today-now, rule: "today() == date('2026-02-13') and date(now()) == today() and now() > payload.at and date(payload.at) == date('2026-02-01')", on_fail: reject}
+  - {id: working-days, rule: "working_days_between(date('2026-02-13'), date('2026-03-19')) == 20 and working_days_between(payload.at, now()) == 10 and working_days_between(today(), today()) == 0", on_fail: reject}
   - {id: ages, rule: "age_years(date('2008-02-14')) == 17 and age_years(date('2008-02-13')) == 18 and age_years(date('2000-02-29'), date('2001-02-28')) == 0", on_fail: reject}
   - {id: codes, rule: "idcard_valid(applicant.id) and idcard_birth_date(applicant.id) == date('1949-12-31') and not uscc_valid(applicant.id) and uscc_valid('91350900587527783P')", on_fail: reject}
   - {id: lists, rule: "len(payload.tags) == 3 and payload.tags[0] == 'a' and not has(payload.tags[5]) and 'b' in payload.tags and 4 in payload.nums", on_fail: reject}
