@@ -1393,28 +1393,6 @@ eval_expr(EvalState *st, const MrExpr *e, Value *out)
  * ----------
  */
 
-static const char *
-op_text(MrExprKind k)
-{
-	switch (k)
-	{
-		case MR_E_EQ:
-			return "==";
-		case MR_E_NE:
-			return "!=";
-		case MR_E_LT:
-			return "<";
-		case MR_E_LE:
-			return "<=";
-		case MR_E_GT:
-			return ">";
-		case MR_E_GE:
-			return ">=";
-		default:
-			return "?";
-	}
-}
-
 /*
  * Say why a check evaluated to false: the first false conjunct, with the
  * values a comparison saw, or the first list item an all() rejected.  It
@@ -1446,10 +1424,10 @@ explain_false(EvalState *st, const MrExpr *e)
 				if (rhs_literal)
 					return psprintf("%s is %s, expected %s %s",
 									expr_text(st, e->args[0]), value_text(&a),
-									op_text(e->kind), value_text(&b));
+									mr_op_name(e->kind), value_text(&b));
 				return psprintf("%s is %s, expected %s %s (%s)",
 								expr_text(st, e->args[0]), value_text(&a),
-								op_text(e->kind), expr_text(st, e->args[1]),
+								mr_op_name(e->kind), expr_text(st, e->args[1]),
 								value_text(&b));
 			}
 			break;

@@ -394,6 +394,7 @@ extern MrRuleset *mr_compile(MrArena *arena, const char *src, size_t len,
 extern int	mr_field_index(const MrService *svc, const char *name);
 extern const char *mr_kind_name(MrKind kind);
 extern const char *mr_func_name(MrFunc func);
+extern const char *mr_op_name(MrExprKind op);	/* "==", "and", ... */
 
 /* Pure code checks (check.c) */
 extern bool mr_uscc_valid(const char *s, size_t len);

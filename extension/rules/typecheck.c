@@ -593,8 +593,8 @@ is_cmp(MrExprKind op)
 }
 
 /* Spelling of an operator */
-static const char *
-op_text(MrExprKind op)
+const char *
+mr_op_name(MrExprKind op)
 {
 	switch (op)
 	{
@@ -659,7 +659,7 @@ check_compare(Tc *t, MrExprKind op, int pos, MrType l, MrType r)
 
 		if (bad.kind == MR_TYPE_BOOL || bad.kind == MR_TYPE_LIST)
 			return mr_fail_expr(t->ctx, MR_ERR_RULE, pos, "operator %s cannot be applied to %s",
-								op_text(op), mr_type_name(bad, lb, sizeof(lb)));
+								mr_op_name(op), mr_type_name(bad, lb, sizeof(lb)));
 	}
 	return true;
 }
@@ -818,7 +818,7 @@ tc_binary(Tc *t, const MrPNode *n)
 				MrExpr	   *bad = accepts(K(MR_TYPE_BOOL), l->type) ? r : l;
 
 				mr_fail_expr(t->ctx, MR_ERR_RULE, bad->pos, "argument of %s must be bool, not %s",
-							 op_text(op), mr_type_name(bad->type, lb, sizeof(lb)));
+							 mr_op_name(op), mr_type_name(bad->type, lb, sizeof(lb)));
 				return NULL;
 			}
 			break;
@@ -886,7 +886,7 @@ tc_binary(Tc *t, const MrPNode *n)
 				if (result.kind == MR_TYPE_NULL)
 				{
 					mr_fail_expr(t->ctx, MR_ERR_RULE, n->op_pos,
-								 "operator %s cannot be applied to %s and %s", op_text(op),
+								 "operator %s cannot be applied to %s and %s", mr_op_name(op),
 								 mr_type_name(l->type, lb, sizeof(lb)),
 								 mr_type_name(r->type, rb, sizeof(rb)));
 					if (op == MR_E_ADD && (lk == MR_TYPE_INT && rk == MR_TYPE_DATE))
