@@ -237,7 +237,10 @@ read_service(const char *code, MiaopiService *entry)
 	Datum		d;
 	bool		found;
 	MemoryContext caller = CurrentMemoryContext;
+	Oid			save_userid;
+	int			save_sec_context;
 
+	miaopi_become_owner(&save_userid, &save_sec_context);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	kept_plan(&service_plan,
@@ -263,6 +266,7 @@ read_service(const char *code, MiaopiService *entry)
 		entry->valid = true;
 	}
 	SPI_finish();
+	miaopi_restore_user(save_userid, save_sec_context);
 	MemoryContextSwitchTo(caller);
 	return found;
 }
@@ -472,7 +476,10 @@ load_program(int64 ruleset_id)
 	MrArena    *arena;
 	MrRuleset  *rs;
 	MiaopiProgram *prog;
+	Oid			save_userid;
+	int			save_sec_context;
 
+	miaopi_become_owner(&save_userid, &save_sec_context);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	kept_plan(&ruleset_plan,
@@ -491,6 +498,7 @@ load_program(int64 ruleset_id)
 	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_finish();
+	miaopi_restore_user(save_userid, save_sec_context);
 	MemoryContextSwitchTo(caller);
 
 	/*

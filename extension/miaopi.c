@@ -14,14 +14,17 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "lookup.h"
@@ -174,4 +177,34 @@ miaopi_relid(const char *relname)
 				 errmsg("relation \"%s.%s\" does not exist", MIAOPI_SCHEMA, relname),
 				 errhint("Run CREATE EXTENSION miaopi, or ALTER EXTENSION miaopi UPDATE.")));
 	return relid;
+}
+
+/*
+ * miaopi_become_owner switches to the owner of miaopi's tables for the SPI
+ * work that follows, as ri_triggers.c does for foreign keys: the agency's
+ * roles need no privileges on miaopi's internal tables.  An ERROR restores
+ * the user at abort.
+ */
+void
+miaopi_become_owner(Oid *save_userid, int *save_sec_context)
+{
+	Oid			relid = miaopi_relid("application");
+	HeapTuple	tp;
+	Oid			owner;
+
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(owner, *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+/* Switch back to the caller */
+void
+miaopi_restore_user(Oid save_userid, int save_sec_context)
+{
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 }

@@ -21,6 +21,8 @@
 extern TimestampTz miaopi_now(void);
 extern Oid	miaopi_schema_oid(void);
 extern Oid	miaopi_relid(const char *relname);
+extern void miaopi_become_owner(Oid *save_userid, int *save_sec_context);
+extern void miaopi_restore_user(Oid save_userid, int save_sec_context);
 
 /*
  * Workflow state machine flag: while set, the application UPDATE guard lets

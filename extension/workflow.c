@@ -113,34 +113,6 @@ kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 	return *slot;
 }
 
-/*
- * miaopi_become_owner switches to the owner of miaopi.application for the
- * SPI work that follows; errors restore the user on abort.
- */
-void
-miaopi_become_owner(Oid *save_userid, int *save_sec_context)
-{
-	Oid			relid = miaopi_relid("application");
-	HeapTuple	tp;
-	Oid			owner;
-
-	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-	ReleaseSysCache(tp);
-
-	GetUserIdAndSecContext(save_userid, save_sec_context);
-	SetUserIdAndSecContext(owner, *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-/* Switch back to the caller */
-void
-miaopi_restore_user(Oid save_userid, int save_sec_context)
-{
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-}
-
 /* Timestamp column attnum of tuple, or NO_TS when NULL */
 static TimestampTz
 ts_col(HeapTuple tuple, TupleDesc tupdesc, int attnum)

@@ -29,8 +29,6 @@
 #define MIAOPI_DEADLINE_CHANNEL "miaopi_deadline"
 
 /* workflow.c */
-extern void miaopi_become_owner(Oid *save_userid, int *save_sec_context);
-extern void miaopi_restore_user(Oid save_userid, int save_sec_context);
 extern void miaopi_app_from_tuple(HeapTuple tuple, TupleDesc tupdesc,
 								  MiaopiAppRow *row);
 extern bool miaopi_app_lock(int64 id, bool skip_locked, MiaopiAppRow *row);
