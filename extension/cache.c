@@ -3,21 +3,14 @@
  * cache.c
  *	  Per-backend caches of services and compiled rulesets.
  *
- * Two hash tables live in CacheMemoryContext, created on first use:
- *
- *	- services: service code -> current ruleset id and the service's
- *	  time-limit settings.  Valid until miaopi.service changes: a
- *	  statement-level trigger on that table (miaopi_invalidate) calls
- *	  CacheInvalidateRelcacheByRelid, which reaches every backend, and our
- *	  relcache callback flips services_valid.  The next lookup rebuilds the
- *	  table from scratch.
- *
- *	- programs: ruleset id -> compiled program.  A ruleset row is immutable,
- *	  so an entry never goes stale by content; it is dropped only when a
- *	  lookup table it reads changes (relcache callback on that relid), and
- *	  freed once no evaluation holds it (refcount).  Each program owns a
- *	  memory context under CacheMemoryContext and the compiler's malloc'd
- *	  arena, freed by a reset callback on that context.
+ * Compiled programs live in a hash table in CacheMemoryContext, created on
+ * first use, keyed by ruleset id.  A ruleset row is immutable, so an entry
+ * never goes stale by content; it is dropped only when a lookup table it
+ * reads changes (relcache callback on that relid), and freed once no
+ * evaluation holds it (refcount).  Each program owns a memory context under
+ * CacheMemoryContext and the compiler's malloc'd arena, freed by a reset
+ * callback on that context.  Which ruleset is current for a service comes
+ * from the service cache (service.c).
  *
  * "Never a mix of two versions": the trigger reads the service's ruleset id
  * once per row and evaluates every check of that row with the one program
@@ -34,6 +27,10 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "catalog/pg_type.h"
@@ -41,6 +38,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -57,16 +55,11 @@ typedef struct ProgramEntry
 	MiaopiProgram *prog;
 } ProgramEntry;
 
-static HTAB *services = NULL;
 static HTAB *programs = NULL;
-static bool services_valid = false;
 static bool any_stale = false;
 static bool callbacks_registered = false;
-static Oid	service_relid = InvalidOid;
 static Oid	ruleset_relid = InvalidOid;
 
-static SPIPlanPtr service_plan = NULL;
-static SPIPlanPtr ruleset_plan = NULL;
 
 /* ----------
  * Invalidation
@@ -74,8 +67,8 @@ static SPIPlanPtr ruleset_plan = NULL;
  */
 
 /*
- * Relcache callback: miaopi.service changed (or everything did), or a table
- * some program reads changed.  Only flags; the next use rebuilds.
+ * Relcache callback: everything changed, miaopi.ruleset was dropped, or a
+ * table some program reads changed.  Only flags; the next use rebuilds.
  */
 static void
 cache_relcache_callback(Datum arg, Oid relid)
@@ -85,9 +78,6 @@ cache_relcache_callback(Datum arg, Oid relid)
 
 	bool		all = false;
 
-	if (relid == InvalidOid || relid == service_relid)
-		services_valid = false;
-
 	/*
 	 * miaopi.ruleset itself only sees relcache invalidations for DDL, such as
 	 * DROP EXTENSION: ruleset ids may then be reused by a new instance, so
@@ -96,9 +86,7 @@ cache_relcache_callback(Datum arg, Oid relid)
 	if (relid == InvalidOid || relid == ruleset_relid)
 	{
 		all = true;
-		service_relid = InvalidOid;
 		ruleset_relid = InvalidOid;
-		services_valid = false;
 	}
 
 	if (programs == NULL)
@@ -182,136 +170,8 @@ cache_initialize(void)
 		programs = hash_create("miaopi programs", 64, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	if (!OidIsValid(service_relid) || !OidIsValid(ruleset_relid))
-	{
-		service_relid = miaopi_relid("service");
+	if (!OidIsValid(ruleset_relid))
 		ruleset_relid = miaopi_relid("ruleset");
-	}
-}
-
-/* ----------
- * Services
- * ----------
- */
-
-static void
-services_reset(void)
-{
-	HASHCTL		ctl;
-
-	if (services != NULL)
-		hash_destroy(services);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = MIAOPI_CODE_BYTES;
-	ctl.entrysize = sizeof(MiaopiService);
-	ctl.hcxt = CacheMemoryContext;
-	services = hash_create("miaopi services", 64, &ctl,
-						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	services_valid = true;
-}
-
-/* Keep a plan in a static, preparing it on first use; SPI must be open */
-static SPIPlanPtr
-kept_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		*slot = plan;
-	}
-	return *slot;
-}
-
-static bool
-read_service(const char *code, MiaopiService *entry)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	Datum		d;
-	bool		found;
-	MemoryContext caller = CurrentMemoryContext;
-	Oid			save_userid;
-	int			save_sec_context;
-
-	miaopi_become_owner(&save_userid, &save_sec_context);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	kept_plan(&service_plan,
-			  "SELECT current_ruleset, kind, calendar, statutory_days, promised_days, auto_approve"
-			  " FROM miaopi.service WHERE code OPERATOR(pg_catalog.=) $1",
-			  1, argtypes);
-	args[0] = CStringGetTextDatum(code);
-	if (SPI_execute_plan(service_plan, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read miaopi.service");
-
-	found = SPI_processed > 0;
-	if (found)
-	{
-		tup = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		d = SPI_getbinval(tup, desc, 1, &isnull);
-		entry->ruleset_id = isnull ? 0 : DatumGetInt64(d);
-		strlcpy(entry->kind, SPI_getvalue(tup, desc, 2), sizeof(entry->kind));
-		strlcpy(entry->calendar, SPI_getvalue(tup, desc, 3), sizeof(entry->calendar));
-		entry->statutory_days = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-		entry->promised_days = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
-		entry->auto_approve = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
-		entry->valid = true;
-	}
-	SPI_finish();
-	miaopi_restore_user(save_userid, save_sec_context);
-	MemoryContextSwitchTo(caller);
-	return found;
-}
-
-/*
- * miaopi_cache_service returns the cached row of service code, or NULL if
- * there is no such service.
- */
-MiaopiService *
-miaopi_cache_service(const char *code, int len)
-{
-	char		key[MIAOPI_CODE_BYTES];
-	MiaopiService *entry;
-	MiaopiService fresh;
-	bool		found;
-
-	if (len >= MIAOPI_CODE_BYTES)
-		return NULL;			/* codes are at most 63 bytes */
-	memset(key, 0, sizeof(key));
-	memcpy(key, code, len);
-
-	cache_initialize();
-	if (!services_valid || services == NULL)
-		services_reset();
-
-	entry = hash_search(services, key, HASH_FIND, NULL);
-	if (entry != NULL)
-		return entry;
-
-	memset(&fresh, 0, sizeof(fresh));
-	if (!read_service(key, &fresh))
-		return NULL;
-
-	/* an invalidation may have arrived while we read: start afresh */
-	if (!services_valid)
-		services_reset();
-	entry = hash_search(services, key, HASH_ENTER, &found);
-	memcpy(entry->kind, fresh.kind, sizeof(entry->kind));
-	memcpy(entry->calendar, fresh.calendar, sizeof(entry->calendar));
-	entry->ruleset_id = fresh.ruleset_id;
-	entry->statutory_days = fresh.statutory_days;
-	entry->promised_days = fresh.promised_days;
-	entry->auto_approve = fresh.auto_approve;
-	entry->valid = true;
-	return entry;
 }
 
 /* ----------
@@ -461,12 +321,23 @@ miaopi_program_build(MrService *svc, int64 ruleset_id, int version)
 	return prog;
 }
 
-/* Read a stored ruleset and compile it into a program in its own context */
+/*
+ * Read a stored ruleset and compile it into a program in its own context.
+ *
+ * The row is read as the service cache reads miaopi.service: a plain index
+ * scan with the catalog snapshot, so a ruleset id the service cache has seen
+ * (possibly committed after this statement's snapshot was taken) is always
+ * found, and no privilege on miaopi.ruleset is needed.  Rulesets are never
+ * updated or deleted, so a newer snapshot can only see more of them.
+ */
 static MiaopiProgram *
 load_program(int64 ruleset_id)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		args[1];
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	TupleDesc	desc;
 	bool		isnull;
 	char	   *source;
 	char	   *utf8;
@@ -476,30 +347,21 @@ load_program(int64 ruleset_id)
 	MrArena    *arena;
 	MrRuleset  *rs;
 	MiaopiProgram *prog;
-	Oid			save_userid;
-	int			save_sec_context;
 
-	miaopi_become_owner(&save_userid, &save_sec_context);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	kept_plan(&ruleset_plan,
-			  "SELECT source, version FROM miaopi.ruleset WHERE id OPERATOR(pg_catalog.=) $1",
-			  1, argtypes);
-	args[0] = Int64GetDatum(ruleset_id);
-	if (SPI_execute_plan(ruleset_plan, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read miaopi.ruleset");
-	if (SPI_processed == 0)
+	rel = table_open(ruleset_relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	ScanKeyInit(&key, SPI_fnumber(desc, "id"), BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(ruleset_id));
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (!HeapTupleIsValid(tup))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("ruleset %lld does not exist", (long long) ruleset_id)));
-	MemoryContextSwitchTo(caller);
-	source = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 2, &isnull));
-	SPI_finish();
-	miaopi_restore_user(save_userid, save_sec_context);
-	MemoryContextSwitchTo(caller);
+	source = TextDatumGetCString(heap_getattr(tup, SPI_fnumber(desc, "source"), desc, &isnull));
+	version = DatumGetInt32(heap_getattr(tup, SPI_fnumber(desc, "version"), desc, &isnull));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 
 	/*
 	 * Build under a temporary context: if compiling fails, nothing leaks.

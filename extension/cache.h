@@ -1,8 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * cache.h
- *	  Per-backend caches: service code -> current ruleset, and ruleset id ->
- *	  compiled program.
+ *	  Per-backend cache of compiled programs, by ruleset id.
  *
  * IDENTIFICATION
  *	  extension/cache.h
@@ -13,8 +12,6 @@
 #define MIAOPI_CACHE_H
 
 #include "mr.h"
-
-#define MIAOPI_CODE_BYTES	64		/* service codes are at most 63 bytes */
 
 struct MiaopiLookupState;
 
@@ -36,22 +33,6 @@ typedef struct MiaopiProgram
 	int			refcount;
 	bool		stale;
 } MiaopiProgram;
-
-/* What the decision trigger needs to know about a service */
-typedef struct MiaopiService
-{
-	char		code[MIAOPI_CODE_BYTES];	/* hash key */
-	bool		valid;
-	int64		ruleset_id;		/* 0 when the service has no rules */
-	char		kind[16];
-	char		calendar[MIAOPI_CODE_BYTES];
-	int			statutory_days;
-	int			promised_days;
-	bool		auto_approve;
-} MiaopiService;
-
-/* Returns NULL if there is no such service */
-extern MiaopiService *miaopi_cache_service(const char *code, int len);
 
 /* Pin the program of a ruleset id (compiling it on first use) */
 extern MiaopiProgram *miaopi_cache_program(int64 ruleset_id);

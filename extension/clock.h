@@ -14,6 +14,8 @@
 
 #include "utils/timestamp.h"
 
+#include "service.h"
+
 /* A timestamp column that is NULL */
 #define MIAOPI_NO_TS		DT_NOBEGIN
 #define MIAOPI_HAS_TS(t)	((t) != MIAOPI_NO_TS)
@@ -33,24 +35,6 @@
 #define MIAOPI_FLAG_SUPPLEMENT_PRE	0x0020	/* supplement requested before acceptance */
 #define MIAOPI_FLAG_SUPPLEMENT_POST 0x0040	/* supplement requested after acceptance */
 #define MIAOPI_FLAG_PROVISIONAL		0x0080	/* a due was computed past published_through */
-
-typedef enum MiaopiKind
-{
-	MIAOPI_KIND_LICENCE,
-	MIAOPI_KIND_PUBLIC_SERVICE,
-	MIAOPI_KIND_FILING
-} MiaopiKind;
-
-typedef enum MiaopiStep
-{
-	MIAOPI_STEP_ACCEPT,
-	MIAOPI_STEP_REVIEW,
-	MIAOPI_STEP_DECIDE,
-	MIAOPI_STEP_DELIVER,
-	MIAOPI_STEP_NONE
-} MiaopiStep;
-
-#define MIAOPI_NSTEPS 4
 
 typedef enum MiaopiStatus
 {
@@ -72,22 +56,6 @@ typedef enum MiaopiLight
 	MIAOPI_LIGHT_RED,
 	MIAOPI_LIGHT_OVERDUE
 } MiaopiLight;
-
-/* A service as the clock sees it (cached per backend) */
-typedef struct MiaopiService
-{
-	struct MiaopiService *next;
-	char	   *code;
-	int			codelen;
-	MiaopiKind	kind;
-	char	   *calendar;
-	int			statutory_days;
-	int			promised_days;
-	double		warn_ratio;
-	int			extension_days;
-	bool		has_step[MIAOPI_NSTEPS];
-	int			step_limit[MIAOPI_NSTEPS];	/* working days, -1 = none */
-} MiaopiService;
 
 /* The workflow columns of one application */
 typedef struct MiaopiAppRow
@@ -138,8 +106,6 @@ typedef struct MiaopiClock
 #define MIAOPI_CLOCK_ALL			0x07
 
 /* clock.c */
-extern const MiaopiService *miaopi_service_lookup(const char *code, int len,
-												  bool missing_ok);
 extern void miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
 								 TimestampTz now, MiaopiClock *clock, int want);
 extern MiaopiStep miaopi_step_after(const MiaopiService *svc, MiaopiStep step);
@@ -148,8 +114,6 @@ extern TimestampTz miaopi_step_due_from(const MiaopiService *svc, MiaopiStep ste
 										TimestampTz start, bool *provisional);
 extern MiaopiStatus miaopi_status_from_name(const char *name);
 extern const char *miaopi_status_name(MiaopiStatus status);
-extern const char *miaopi_step_name(MiaopiStep step);
 extern const char *miaopi_light_name(MiaopiLight light);
-extern const char *miaopi_kind_name(MiaopiKind kind);
 
 #endif							/* MIAOPI_CLOCK_H */

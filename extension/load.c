@@ -380,7 +380,7 @@ PG_FUNCTION_INFO_V1(miaopi_evaluate_sql);
 Datum
 miaopi_evaluate_sql(PG_FUNCTION_ARGS)
 {
-	MiaopiService *svc;
+	const MiaopiService *svc;
 	MiaopiProgram *prog;
 	MiaopiInput in;
 	MiaopiDecision dec;

@@ -155,10 +155,11 @@ require_column(bool isnull, const char *column)
  * miaopi_service_or_error returns the cached service, or raises the error
  * an agency app should see.
  */
-MiaopiService *
+const MiaopiService *
 miaopi_service_or_error(text *code)
 {
-	MiaopiService *svc = miaopi_cache_service(VARDATA_ANY(code), VARSIZE_ANY_EXHDR(code));
+	const MiaopiService *svc = miaopi_service_lookup(VARDATA_ANY(code),
+													 VARSIZE_ANY_EXHDR(code), true);
 
 	if (svc == NULL)
 		ereport(ERROR,
@@ -205,7 +206,7 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	Datum		newvals[NUM_APP_COLUMNS];
 	bool		newnulls[NUM_APP_COLUMNS];
 	int			ncols = 0;
-	MiaopiService *svc;
+	const MiaopiService *svc;
 	MiaopiProgram *prog;
 	MiaopiInput in;
 	MiaopiDecision dec;

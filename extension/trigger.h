@@ -13,10 +13,10 @@
 
 #include "utils/jsonb.h"
 
-#include "cache.h"
+#include "service.h"
 
 /* The service and its current ruleset, or the error an agency app sees */
-extern MiaopiService *miaopi_service_or_error(text *code);
+extern const MiaopiService *miaopi_service_or_error(text *code);
 
 /* Refuse a payload that is not a JSON object */
 extern void miaopi_check_payload(Jsonb *payload);

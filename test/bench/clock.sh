@@ -15,7 +15,8 @@
 # one bulk UPDATE with the guard disabled (a superuser path: otherwise only
 # miaopi's functions move applications).
 #
-# Usage: inside a cluster where miaopi is installed, e.g.
+# make bench runs it after the insert benchmarks.  Alone: inside a cluster
+# where miaopi is installed, e.g.
 #   pg_virtualenv test/bench/clock.sh          (N=200000 test/bench/clock.sh for a quick run)
 set -e
 db=${BENCH_DB:-miaopi_bench}

@@ -67,3 +67,7 @@ reps=$(( (BENCH_EVAL_CALLS + 9999) / 10000 ))
 $PSQL -v reps="$reps" -f test/bench/measure.sql
 
 $PSQL -f test/bench/report.sql
+
+echo
+echo "== the calendar and the clock (issue targets: <= 3x and <= 4x)"
+BENCH_DB=miaopi_clock_bench sh test/bench/clock.sh

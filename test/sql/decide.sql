@@ -119,3 +119,16 @@ SELECT status, count(*) FROM miaopi.application GROUP BY 1 ORDER BY 1;
 -- stored rulesets are immutable
 UPDATE miaopi.ruleset SET source = '' ;
 DELETE FROM miaopi.ruleset;
+
+-- a new version loaded inside a transaction decides that transaction's next row
+BEGIN;
+INSERT INTO miaopi.application (service_code, applicant_id, payload)
+VALUES ('test-optional', 'x', '{"income": 1}') RETURNING status, ruleset_id = (SELECT current_ruleset FROM miaopi.service WHERE code = 'test-optional') AS current;
+SELECT version FROM miaopi.load_rules(replace((SELECT source FROM miaopi.ruleset WHERE service_code = 'test-optional' ORDER BY version DESC LIMIT 1),
+	'< 10000.50', '< 0.50'), false);
+INSERT INTO miaopi.application (service_code, applicant_id, payload)
+VALUES ('test-optional', 'x', '{"income": 1}') RETURNING status, ruleset_id = (SELECT current_ruleset FROM miaopi.service WHERE code = 'test-optional') AS current;
+ROLLBACK;
+-- and after the rollback the old version decides again
+INSERT INTO miaopi.application (service_code, applicant_id, payload)
+VALUES ('test-optional', 'x', '{"income": 1}') RETURNING status, ruleset_id = (SELECT current_ruleset FROM miaopi.service WHERE code = 'test-optional') AS current;
