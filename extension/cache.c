@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * cache.c
- *	  Per-backend caches of services and compiled rulesets.
+ *	  Per-backend cache of compiled rulesets (programs).
  *
  * Compiled programs live in a hash table in CacheMemoryContext, created on
  * first use, keyed by ruleset id.  A ruleset row is immutable, so an entry
@@ -14,8 +14,10 @@
  *
  * "Never a mix of two versions": the trigger reads the service's ruleset id
  * once per row and evaluates every check of that row with the one program
- * it pinned.  Invalidation messages are processed between statements or at
- * lock acquisition, never in the middle of evaluating a row.
+ * it pinned.  An invalidation that arrives while a row is being evaluated
+ * (lookups take locks, and taking a lock processes pending messages) only
+ * sets flags: the row keeps its pinned program, and the next row reads the
+ * service again.
  *
  * Callbacks do no catalog access and never ERROR.  A transaction abort
  * resets every pin (an ERROR may have skipped a release).
@@ -32,8 +34,8 @@
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "commands/trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"

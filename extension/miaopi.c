@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -38,8 +39,22 @@ bool		miaopi_internal_update = false;
 bool		miaopi_lookup_direct = true;
 
 static char *miaopi_clock_now = NULL;
+
+/*
+ * What miaopi.clock_now holds, as the check hook hands it to the assign hook
+ * through *extra.  A value set while datetime input is not usable yet (a
+ * parallel worker restoring its leader's settings, or postmaster start-up,
+ * where the time zone abbreviations may not be loaded) is kept unparsed and
+ * parsed on first use instead.
+ */
+typedef struct ClockSetting
+{
+	bool		parsed;
+	TimestampTz value;
+} ClockSetting;
+
 static bool clock_pinned = false;
-static TimestampTz clock_value = 0;
+static ClockSetting clock_setting;
 
 /*
  * parse_timestamptz parses str as timestamptz_in does, without raising an
@@ -76,34 +91,39 @@ parse_timestamptz(const char *str, TimestampTz *result)
 static bool
 check_clock_now(char **newval, void **extra, GucSource source)
 {
-	TimestampTz *parsed;
-	TimestampTz value;
+	ClockSetting *setting;
 
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
 
-	if (!parse_timestamptz(*newval, &value))
-	{
-		GUC_check_errdetail("miaopi.clock_now must be empty or a timestamp with time zone.");
-		return false;
-	}
-
 	/* PG15 has no exported guc_malloc; the GUC machinery free()s extra */
-	parsed = (TimestampTz *) malloc(sizeof(TimestampTz));
-	if (parsed == NULL)
+	setting = (ClockSetting *) malloc(sizeof(ClockSetting));
+	if (setting == NULL)
 		return false;
-	*parsed = value;
-	*extra = parsed;
+	setting->parsed = false;
+	setting->value = 0;
+
+	if (IsNormalProcessingMode() && !InitializingParallelWorker)
+	{
+		if (!parse_timestamptz(*newval, &setting->value))
+		{
+			free(setting);
+			GUC_check_errdetail("miaopi.clock_now must be empty or a timestamp with time zone.");
+			return false;
+		}
+		setting->parsed = true;
+	}
+	*extra = setting;
 	return true;
 }
 
-/* Assign hook for miaopi.clock_now: only copies what the check hook parsed */
+/* Assign hook for miaopi.clock_now: only copies what the check hook made */
 static void
 assign_clock_now(const char *newval, void *extra)
 {
 	clock_pinned = (extra != NULL);
 	if (extra != NULL)
-		clock_value = *(TimestampTz *) extra;
+		clock_setting = *(ClockSetting *) extra;
 }
 
 /*
@@ -141,9 +161,18 @@ _PG_init(void)
 TimestampTz
 miaopi_now(void)
 {
-	if (clock_pinned)
-		return clock_value;
-	return GetCurrentTransactionStartTimestamp();
+	if (!clock_pinned)
+		return GetCurrentTransactionStartTimestamp();
+	if (!clock_setting.parsed)
+	{
+		if (!parse_timestamptz(miaopi_clock_now, &clock_setting.value))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+					 errmsg("invalid value for miaopi.clock_now: \"%s\"", miaopi_clock_now),
+					 errhint("Set it to a timestamp with time zone, or to '' for now().")));
+		clock_setting.parsed = true;
+	}
+	return clock_setting.value;
 }
 
 /* SQL: miaopi.now() */

@@ -13,9 +13,9 @@
  * callback only sets service_cache_stale, and the next lookup reloads the
  * whole table and bumps the generation, so callers that keep a service
  * pointer (the clock functions' fn_extra) know when to look it up again.
- * Invalidations are processed between statements or at lock acquisition,
- * never while one row is being decided, so a row is decided with the one
- * ruleset id it read.
+ * An invalidation arriving mid-statement only sets the flag, so a pointer
+ * returned by a lookup stays valid until the next lookup; a row is decided
+ * with the one ruleset id it read.
  *
  * A service whose row is malformed (a bad steps list) is cached with the
  * reason and raises an error only when it is used.

@@ -132,3 +132,13 @@ ROLLBACK;
 -- and after the rollback the old version decides again
 INSERT INTO miaopi.application (service_code, applicant_id, payload)
 VALUES ('test-optional', 'x', '{"income": 1}') RETURNING status, ruleset_id = (SELECT current_ruleset FROM miaopi.service WHERE code = 'test-optional') AS current;
+
+-- a parallel worker restores miaopi.clock_now before datetime input is ready:
+-- it takes the value as set and parses it when first used
+SET miaopi.clock_now = '2026-12-01T10:00:00+08:00';
+SET force_parallel_mode = on;
+SELECT miaopi.now() AS parallel_now;
+SELECT count(*) FILTER (WHERE submitted_at <= miaopi.now()) AS submitted_by_then FROM miaopi.application;
+RESET force_parallel_mode;
+SET miaopi.clock_now = 'not a time';
+RESET miaopi.clock_now;
