@@ -305,7 +305,7 @@ COMMENT ON TABLE miaopi.application IS
 CREATE FUNCTION miaopi.invalidate_cache()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'miaopi_invalidate'
-LANGUAGE C;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION miaopi.invalidate_cache() IS
 	'Tells every backend to drop what it cached from the table the trigger is on';
 
@@ -316,7 +316,7 @@ CREATE TRIGGER service_invalidate_cache
 CREATE FUNCTION miaopi.ruleset_immutable()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'miaopi_ruleset_immutable'
-LANGUAGE C;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION miaopi.ruleset_immutable() IS
 	'Refuses UPDATE and DELETE of stored rulesets';
 
@@ -327,7 +327,7 @@ CREATE TRIGGER ruleset_immutable
 CREATE FUNCTION miaopi.decide()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'miaopi_decide'
-LANGUAGE C;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION miaopi.decide() IS
 	'BEFORE INSERT trigger on miaopi.application: evaluates the service''s rules and decides the row';
 
@@ -338,7 +338,7 @@ CREATE TRIGGER application_decide
 CREATE FUNCTION miaopi.guard()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'miaopi_guard'
-LANGUAGE C;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION miaopi.guard() IS
 	'BEFORE UPDATE trigger on miaopi.application: only miaopi''s functions may change an application';
 
