@@ -69,9 +69,9 @@ test: deps
 	$(MAKE) MIAOPI_CFLAGS=-Werror
 	$(MAKE) install
 	./miaopi-lint rules/*.yaml
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 	test/lint/run.sh
 	test/run-tests.sh
-	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 demo: deps
 	$(MAKE)
