@@ -218,7 +218,7 @@ prepare(const char *sql, int nargs, Oid *types)
  * Store one service and a new ruleset version for it; returns the version.
  */
 static int
-store_service(MrService *svc, const char *utf8_source)
+store_service(MrService *svc, const char *utf8_source, const char *loaded_by)
 {
 	Oid			svc_types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
 	INT4OID, BOOLOID, JSONBOID, FLOAT8OID, INT4OID};
@@ -266,12 +266,13 @@ store_service(MrService *svc, const char *utf8_source)
 	v[2] = text_from_utf8(doc);
 	v[3] = CStringGetTextDatum(sha256_hex(doc, svc->src_length));
 	v[4] = TimestampTzGetDatum(miaopi_now());
+	v[5] = CStringGetTextDatum(loaded_by);
 	{
-		Oid			types[5] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+		Oid			types[6] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
 
-		if (SPI_execute_with_args("INSERT INTO miaopi.ruleset (service_code, version, source, sha256, loaded_at)"
-								  " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-								  5, types, v, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
+		if (SPI_execute_with_args("INSERT INTO miaopi.ruleset (service_code, version, source, sha256,"
+								  " loaded_at, loaded_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+								  6, types, v, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "could not store a ruleset of service \"%s\"", svc->code);
 	}
 	ruleset_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -304,6 +305,9 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 	Oid			cal_type = TEXTOID;
 	SPIPlanPtr	cal_plan;
 	ErrorContextCallback errcallback;
+	char	   *loaded_by;
+	Oid			save_userid;
+	int			save_sec_context;
 	int			i,
 				t;
 
@@ -356,6 +360,14 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 				run_test(progs[i], &svc->tests[t]);
 	}
 
+	/*
+	 * Store as the owner of miaopi's tables: whoever may execute load_rules
+	 * may load rules without write access to them.  Lookup tables were
+	 * resolved above with the caller's own privileges, and loaded_by names
+	 * the caller.
+	 */
+	loaded_by = GetUserNameFromId(GetUserId(), false);
+	miaopi_become_owner(&save_userid, &save_sec_context);
 	for (i = 0; i < rs->nservices; i++)
 	{
 		MrService  *svc = rs->services[i];
@@ -364,11 +376,12 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 
 		errcallback.arg = svc;
 		values[0] = text_from_utf8(svc->code);
-		values[1] = Int32GetDatum(store_service(svc, utf8));
+		values[1] = Int32GetDatum(store_service(svc, utf8, loaded_by));
 		values[2] = Int32GetDatum(svc->nchecks);
 		values[3] = Int32GetDatum(run_tests ? svc->ntests : 0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	miaopi_restore_user(save_userid, save_sec_context);
 	error_context_stack = errcallback.previous;
 
 	SPI_finish();
