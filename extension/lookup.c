@@ -55,12 +55,14 @@
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 
 #include "lookup.h"
@@ -102,7 +104,8 @@ typedef struct MiaopiLookupState
 	Oid			result_type;	/* base type of the result column */
 	/* open during one evaluation only (see probe_direct) */
 	uint64		scan_generation;	/* == eval_generation while open */
-	uint64		acl_generation; /* == eval_generation once checked */
+	Oid			acl_role;		/* the role last found allowed to read, */
+	uint64		acl_generation; /* as of this privilege generation */
 	Relation	rel;
 	Relation	idx;
 	IndexScanDesc scan;
@@ -127,6 +130,21 @@ static bool spi_open = false;
  */
 static MiaopiLookupState *open_scans = NULL;
 static uint64 eval_generation = 0;
+
+/*
+ * Privilege checks are remembered per lookup and role until privileges may
+ * have changed: a syscache callback on pg_class (table ACLs), pg_attribute
+ * (column ACLs), pg_auth_members (role membership) and pg_authid (role
+ * attributes) bumps the generation.
+ */
+static uint64 acl_generation = 1;
+static bool acl_callbacks_registered = false;
+
+static void
+acl_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	acl_generation++;
+}
 
 /* ----------
  * Resolution
@@ -837,15 +855,24 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 	}
 
 	/*
-	 * The current role must be able to read what the probe reads.  Checked
-	 * once per lookup and evaluation: all(plates, p, exists(...)) probes the
-	 * same table for every plate.
+	 * The current role must be able to read what the probe reads.  The
+	 * answer is kept until the role or anyone's privileges change, so the
+	 * hot path does no catalog lookup for it.
 	 */
-	if (ls->acl_generation != eval_generation)
+	if (!acl_callbacks_registered)
+	{
+		CacheRegisterSyscacheCallback(RELOID, acl_syscache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(ATTNUM, acl_syscache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, acl_syscache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, acl_syscache_callback, (Datum) 0);
+		acl_callbacks_registered = true;
+	}
+	if (ls->acl_generation != acl_generation || ls->acl_role != GetUserId())
 	{
 		if (!may_read(ls, lk, errmsg))
 			return false;
-		ls->acl_generation = eval_generation;
+		ls->acl_role = GetUserId();
+		ls->acl_generation = acl_generation;
 	}
 
 	if (!ls->prepared)

@@ -50,6 +50,12 @@ GRANT SELECT (uscc, status, capital, founded, staff) ON registry.company TO regr
 SET ROLE regress_miaopi_app;
 SELECT miaopi.evaluate('lookup-lab', '91350900587527783P', '{}')->>'decision' AS with_column_grants;
 RESET ROLE;
+-- a privilege taken away counts from the next statement of the same session
+REVOKE SELECT (status) ON registry.company FROM regress_miaopi_app;
+SET ROLE regress_miaopi_app;
+SELECT miaopi.evaluate('lookup-lab', '91350900587527783P', '{}')->'reasons'->0->>'detail' AS after_revoke;
+RESET ROLE;
+GRANT SELECT (status) ON registry.company TO regress_miaopi_app;
 
 -- a table dropped after loading: the check errors, the INSERT still decides
 ALTER TABLE registry.company RENAME TO company_old;
