@@ -319,39 +319,6 @@ test_get(const MrYNode *map, const char *key)
 	return NULL;
 }
 
-/* Refuse unknown keys, as document.c does */
-static bool
-test_keys_known(MrCtx *ctx, const MrYNode *map, const char *const *known, int nknown,
-				const char *where)
-{
-	int			i;
-	int			j;
-	char		buf[MR_EXCERPT_BYTES + 4];
-
-	for (i = 0; i < map->n; i++)
-	{
-		const MrYNode *k = map->items[2 * i];
-		const char *guess;
-		bool		found = false;
-
-		for (j = 0; j < nknown && !found; j++)
-			found = (strlen(known[j]) == k->len && memcmp(known[j], k->value, k->len) == 0);
-		if (found)
-			continue;
-		mr_fail_node(ctx, MR_ERR_RULE, k, "unknown key \"%s\" in %s",
-					 mr_excerpt(buf, sizeof(buf), k->value, k->len), where);
-		guess = mr_suggest(k->value, k->len, known, nknown);
-		if (guess != NULL)
-			mr_hint(ctx, "Did you mean \"%s\"?", guess);
-		else if (nknown == lengthof(test_keys))
-			mr_hint(ctx, "Valid keys are name, applicant, payload, materials, channel, now, expect and failed.");
-		else
-			mr_hint(ctx, "Valid keys are id and name.");
-		return false;
-	}
-	return true;
-}
-
 /* Check that every id in failed names a check of the service or a code */
 static bool
 check_failed_ids(MrCtx *ctx, const MrService *svc, const MrYNode *seq, const MrTest *t)
@@ -427,7 +394,7 @@ mr_build_tests(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			return false;
 		}
 		t->line = item->line;
-		if (!test_keys_known(ctx, item, test_keys, lengthof(test_keys), "test"))
+		if (!mr_check_keys(ctx, item, test_keys, lengthof(test_keys), "test"))
 			return false;
 		if (!test_text(ctx, item, "name", "test", true, &t->name))
 			return false;
@@ -445,7 +412,7 @@ mr_build_tests(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			mr_hint(ctx, "Write applicant: {id: ..., name: ...}.");
 			return false;
 		}
-		if (!test_keys_known(ctx, v, applicant_keys, lengthof(applicant_keys), "applicant"))
+		if (!mr_check_keys(ctx, v, applicant_keys, lengthof(applicant_keys), "applicant"))
 			return false;
 		if (!test_text(ctx, v, "id", "applicant", true, &t->applicant_id) ||
 			!test_text(ctx, v, "name", "applicant", false, &t->applicant_name))

@@ -148,9 +148,9 @@ join_names(char *buf, size_t buflen, const char *const *names, int n, const char
 	}
 }
 
-/* Refuse keys not in known[], suggesting the nearest */
-static bool
-check_keys(MrCtx *ctx, const MrYNode *map, const char *const *known, int nknown,
+/* Refuse keys not in known[], suggesting the nearest or listing them all */
+bool
+mr_check_keys(MrCtx *ctx, const MrYNode *map, const char *const *known, int nknown,
 		   const char *where)
 {
 	int			i;
@@ -390,7 +390,7 @@ build_time_limit(MrCtx *ctx, MrService *svc, const MrYNode *map)
 
 	if (map->type != MR_Y_MAPPING)
 		return type_error(ctx, "time_limit", map, "a mapping");
-	if (!check_keys(ctx, map, time_limit_keys, lengthof(time_limit_keys), "time_limit"))
+	if (!mr_check_keys(ctx, map, time_limit_keys, lengthof(time_limit_keys), "time_limit"))
 		return false;
 
 	if ((v = map_require(ctx, map, "statutory", "time_limit", &k)) == NULL ||
@@ -625,7 +625,7 @@ build_fields(MrCtx *ctx, MrService *svc, const MrYNode *map)
 			const MrYNode *r;
 
 			snprintf(where, sizeof(where), "field \"%s\"", f->name);
-			if (!check_keys(ctx, v, field_keys, lengthof(field_keys), where))
+			if (!mr_check_keys(ctx, v, field_keys, lengthof(field_keys), where))
 				return false;
 			if ((t = map_require(ctx, v, "type", where, NULL)) == NULL)
 				return false;
@@ -680,7 +680,7 @@ build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 			const MrYNode *olk;
 
 			snprintf(where, sizeof(where), "material \"%s\"", m->name);
-			if (!check_keys(ctx, v, material_keys, lengthof(material_keys), where))
+			if (!mr_check_keys(ctx, v, material_keys, lengthof(material_keys), where))
 				return false;
 			if ((r = map_opt(v, "required", NULL)) != NULL && !get_bool(ctx, "required", r, &m->required))
 				return false;
@@ -813,7 +813,7 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 		c->line = item->line;
 		c->column = item->column;
 
-		if (!check_keys(ctx, item, check_key_names, lengthof(check_key_names), "check"))
+		if (!mr_check_keys(ctx, item, check_key_names, lengthof(check_key_names), "check"))
 			return false;
 
 		if ((v = map_opt(item, "message", NULL)) != NULL && !get_text(ctx, "message", v, &c->message))
@@ -863,7 +863,7 @@ build_licence(MrCtx *ctx, MrService *svc, const MrYNode *key, const MrYNode *map
 
 	if (map->type != MR_Y_MAPPING)
 		return type_error(ctx, "licence", map, "a mapping");
-	if (!check_keys(ctx, map, licence_keys, lengthof(licence_keys), "licence"))
+	if (!mr_check_keys(ctx, map, licence_keys, lengthof(licence_keys), "licence"))
 		return false;
 	lic = mr_alloc(ctx, sizeof(MrLicence));
 	if (lic == NULL)
@@ -1046,7 +1046,7 @@ mr_build_service(MrCtx *ctx, const MrYDoc *doc)
 		valid_code(v->value, v->len, false, true, false))
 		ctx->service = v->value;
 
-	if (!check_keys(ctx, root, service_keys, lengthof(service_keys), "service document"))
+	if (!mr_check_keys(ctx, root, service_keys, lengthof(service_keys), "service document"))
 		return NULL;
 
 	if ((v = map_require(ctx, root, "service", "service document", &k)) == NULL ||

@@ -193,6 +193,8 @@ extern bool mr_fail_expr(MrCtx *ctx, MrErrorKind kind, int pos,
 						 const char *fmt,...) MR_PRINTF(4, 5);
 extern void mr_expr_position(const MrCtx *ctx, int pos, int *line, int *column);
 extern void mr_hint(MrCtx *ctx, const char *fmt,...) MR_PRINTF(2, 3);
+extern bool mr_check_keys(MrCtx *ctx, const MrYNode *map, const char *const *known,
+						  int nknown, const char *where);
 extern bool mr_fail_nomem(MrCtx *ctx);
 extern void *mr_alloc(MrCtx *ctx, size_t size);
 extern void *mr_salloc(MrCtx *ctx, size_t size);
