@@ -10,7 +10,10 @@ GLUE_OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
 
 MODULE_big = miaopi
 OBJS = $(GLUE_OBJS) $(RULES_OBJS)
-DATA = $(wildcard sql/$(EXTENSION)--*.sql)
+# Released scripts are never edited; this round's are generated from
+# sql/1.1/*.sql (see sql/1.1/README) and committed.
+FRAGMENTS_1_1 = $(sort $(wildcard sql/1.1/*.sql))
+DATA = sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.0--1.1.sql sql/$(EXTENSION)--1.1.sql
 
 YAML_CFLAGS := $(shell pkg-config --cflags yaml-0.1 2>/dev/null)
 YAML_LIBS := $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
@@ -42,7 +45,19 @@ endif
 STANDALONE_CC ?= cc
 STANDALONE_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -pedantic -O2 -g $(YAML_CFLAGS)
 
-all: miaopi-lint
+all: miaopi-lint sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.0--1.1.sql
+
+sql/$(EXTENSION)--1.0--1.1.sql: $(FRAGMENTS_1_1) test/gen-sql.sh
+	test/gen-sql.sh upgrade $(FRAGMENTS_1_1) >$@
+
+sql/$(EXTENSION)--1.1.sql: sql/$(EXTENSION)--1.0.sql $(FRAGMENTS_1_1) test/gen-sql.sh
+	test/gen-sql.sh fresh sql/$(EXTENSION)--1.0.sql $(FRAGMENTS_1_1) >$@
+
+# The committed scripts match their fragments.
+sql-check:
+	@test/gen-sql.sh upgrade $(FRAGMENTS_1_1) | cmp -s - sql/$(EXTENSION)--1.0--1.1.sql && \
+	 test/gen-sql.sh fresh sql/$(EXTENSION)--1.0.sql $(FRAGMENTS_1_1) | cmp -s - sql/$(EXTENSION)--1.1.sql || \
+	 { echo "sql/$(EXTENSION)--1.1.sql or the upgrade script is stale: run make and commit them" >&2; exit 1; }
 
 miaopi-lint: $(RULES_SRCS) extension/rules/lint.c extension/rules/*.h
 	$(STANDALONE_CC) $(STANDALONE_CFLAGS) -o $@ $(RULES_SRCS) extension/rules/lint.c $(YAML_LIBS)
@@ -59,7 +74,7 @@ fuzz: test/fuzz/fuzz_rules
 # ---------------------------------------------------------------------
 # The two commands, and the rest
 # ---------------------------------------------------------------------
-.PHONY: test demo bench fuzz deps lint-rules
+.PHONY: test demo bench fuzz deps lint-rules sql-check
 
 deps:
 	@test/deps.sh
@@ -67,6 +82,7 @@ deps:
 test: deps
 	$(MAKE) clean
 	$(MAKE) MIAOPI_CFLAGS=-Werror
+	$(MAKE) sql-check
 	$(MAKE) install
 	./miaopi-lint rules/*.yaml
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)

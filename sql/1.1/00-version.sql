@@ -1,0 +1,1 @@
+-- 1.1: trust, the audit ledger, e-licences, statistics and replay, policies.
