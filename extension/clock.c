@@ -596,12 +596,11 @@ miaopi_sweep(PG_FUNCTION_ARGS)
 	int64		maxids = 0;
 	int64		i;
 	int64		found = 0;
-	Oid			save_userid;
-	int			save_sec_context;
+	MiaopiOwnerSwitch owner;
 	MemoryContext rowcxt;
 	MemoryContext oldcxt;
 
-	miaopi_become_owner(&save_userid, &save_sec_context);
+	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -667,7 +666,7 @@ miaopi_sweep(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
-	miaopi_restore_user(save_userid, save_sec_context);
+	miaopi_restore_user(&owner);
 	if (ids)
 		pfree(ids);
 	PG_RETURN_INT64(found);

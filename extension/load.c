@@ -306,8 +306,7 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 	SPIPlanPtr	cal_plan;
 	ErrorContextCallback errcallback;
 	char	   *loaded_by;
-	Oid			save_userid;
-	int			save_sec_context;
+	MiaopiOwnerSwitch owner;
 	int			i,
 				t;
 
@@ -367,7 +366,7 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 	 * the caller.
 	 */
 	loaded_by = GetUserNameFromId(GetUserId(), false);
-	miaopi_become_owner(&save_userid, &save_sec_context);
+	miaopi_become_owner(&owner);
 	for (i = 0; i < rs->nservices; i++)
 	{
 		MrService  *svc = rs->services[i];
@@ -381,7 +380,7 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 		values[3] = Int32GetDatum(run_tests ? svc->ntests : 0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	miaopi_restore_user(save_userid, save_sec_context);
+	miaopi_restore_user(&owner);
 	error_context_stack = errcallback.previous;
 
 	SPI_finish();

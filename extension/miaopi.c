@@ -209,13 +209,23 @@ miaopi_relid(const char *relname)
 }
 
 /*
- * miaopi_become_owner switches to the owner of miaopi's tables for the SPI
- * work that follows, as ri_triggers.c does for foreign keys: the agency's
- * roles need no privileges on miaopi's internal tables.  An ERROR restores
- * the user at abort.
+ * miaopi_become_owner switches to the owner of miaopi's tables for the work
+ * that follows, as PostgreSQL's maintenance commands do for a table owner's
+ * code (VACUUM, index builds): the caller's roles need no privilege on
+ * miaopi's internal tables, and nothing of the caller's runs with the
+ * owner's rights.
+ *
+ *  - SECURITY_RESTRICTED_OPERATION: no SET ROLE, no temporary objects, no
+ *    LISTEN; whatever a hostile trigger or function might try is refused.
+ *  - search_path = pg_catalog, pg_temp under a new GUC nest level, so no
+ *    name in miaopi's SQL can resolve to an object on the caller's path
+ *    (miaopi's SQL also qualifies every operator and function).
+ *
+ * miaopi_restore_user undoes both.  An ERROR in between restores them at
+ * (sub)transaction abort, as for any GUC nest level and user switch.
  */
 void
-miaopi_become_owner(Oid *save_userid, int *save_sec_context)
+miaopi_become_owner(MiaopiOwnerSwitch *sw)
 {
 	Oid			relid = miaopi_relid("application");
 	HeapTuple	tp;
@@ -227,13 +237,33 @@ miaopi_become_owner(Oid *save_userid, int *save_sec_context)
 	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
 	ReleaseSysCache(tp);
 
-	GetUserIdAndSecContext(save_userid, save_sec_context);
-	SetUserIdAndSecContext(owner, *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	GetUserIdAndSecContext(&sw->save_userid, &sw->save_sec_context);
+	SetUserIdAndSecContext(owner, sw->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	sw->save_nestlevel = miaopi_pin_search_path();
 }
 
-/* Switch back to the caller */
+/* Switch back to the caller, and to the caller's search_path */
 void
-miaopi_restore_user(Oid save_userid, int save_sec_context)
+miaopi_restore_user(MiaopiOwnerSwitch *sw)
 {
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	AtEOXact_GUC(false, sw->save_nestlevel);
+	SetUserIdAndSecContext(sw->save_userid, sw->save_sec_context);
+}
+
+/*
+ * miaopi_pin_search_path sets search_path to pg_catalog, pg_temp until
+ * AtEOXact_GUC(false, level) with the level it returns.  Used around every
+ * SQL text miaopi runs, as the owner or not.
+ */
+int
+miaopi_pin_search_path(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
 }

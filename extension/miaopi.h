@@ -21,8 +21,22 @@
 extern TimestampTz miaopi_now(void);
 extern Oid	miaopi_schema_oid(void);
 extern Oid	miaopi_relid(const char *relname);
-extern void miaopi_become_owner(Oid *save_userid, int *save_sec_context);
-extern void miaopi_restore_user(Oid save_userid, int save_sec_context);
+
+/*
+ * An owner switch: miaopi_become_owner() runs what follows as the owner of
+ * miaopi's tables, restricted and with a pinned search_path, until
+ * miaopi_restore_user().
+ */
+typedef struct MiaopiOwnerSwitch
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} MiaopiOwnerSwitch;
+
+extern void miaopi_become_owner(MiaopiOwnerSwitch *sw);
+extern void miaopi_restore_user(MiaopiOwnerSwitch *sw);
+extern int	miaopi_pin_search_path(void);
 
 /*
  * Workflow state machine flag: while set, the application UPDATE guard lets

@@ -714,8 +714,7 @@ miaopi_act(PG_FUNCTION_ARGS)
 	MiaopiStep old_step;
 	TimestampTz now;
 	uint32		allowed;
-	Oid			save_userid;
-	int			save_sec_context;
+	MiaopiOwnerSwitch owner;
 	StringInfoData detail;
 	int			i;
 
@@ -740,7 +739,7 @@ miaopi_act(PG_FUNCTION_ARGS)
 
 	actor = GetUserNameFromId(GetUserId(), false);
 	now = miaopi_now();
-	miaopi_become_owner(&save_userid, &save_sec_context);
+	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -922,7 +921,7 @@ miaopi_act(PG_FUNCTION_ARGS)
 						comment, detail.data);
 
 	SPI_finish();
-	miaopi_restore_user(save_userid, save_sec_context);
+	miaopi_restore_user(&owner);
 	PG_RETURN_TEXT_P(cstring_to_text(miaopi_status_name(row.status)));
 }
 
@@ -961,8 +960,7 @@ miaopi_pause(PG_FUNCTION_ARGS)
 	MiaopiStatus old_status;
 	TimestampTz now = miaopi_now();
 	char	   *actor;
-	Oid			save_userid;
-	int			save_sec_context;
+	MiaopiOwnerSwitch owner;
 	StringInfoData detail;
 	int			i;
 
@@ -983,7 +981,7 @@ miaopi_pause(PG_FUNCTION_ARGS)
 				 errhint("Reasons are: supplement, hearing, inspection, expert_review, public_notice, other.")));
 
 	actor = GetUserNameFromId(GetUserId(), false);
-	miaopi_become_owner(&save_userid, &save_sec_context);
+	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -1010,7 +1008,7 @@ miaopi_pause(PG_FUNCTION_ARGS)
 						miaopi_status_name(row.status), NULL, detail.data);
 
 	SPI_finish();
-	miaopi_restore_user(save_userid, save_sec_context);
+	miaopi_restore_user(&owner);
 	PG_RETURN_VOID();
 }
 
@@ -1024,8 +1022,7 @@ miaopi_resume(PG_FUNCTION_ARGS)
 	const MiaopiService *svc;
 	TimestampTz now = miaopi_now();
 	char	   *actor;
-	Oid			save_userid;
-	int			save_sec_context;
+	MiaopiOwnerSwitch owner;
 	int			days;
 
 	if (PG_ARGISNULL(0))
@@ -1033,7 +1030,7 @@ miaopi_resume(PG_FUNCTION_ARGS)
 	id = PG_GETARG_INT64(0);
 
 	actor = GetUserNameFromId(GetUserId(), false);
-	miaopi_become_owner(&save_userid, &save_sec_context);
+	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -1060,7 +1057,7 @@ miaopi_resume(PG_FUNCTION_ARGS)
 						dues_detail(&row, "paused_days", days, false));
 
 	SPI_finish();
-	miaopi_restore_user(save_userid, save_sec_context);
+	miaopi_restore_user(&owner);
 	PG_RETURN_INT32(days);
 }
 
@@ -1077,8 +1074,7 @@ miaopi_extend(PG_FUNCTION_ARGS)
 	MiaopiStatus old_status;
 	TimestampTz now = miaopi_now();
 	char	   *actor;
-	Oid			save_userid;
-	int			save_sec_context;
+	MiaopiOwnerSwitch owner;
 	int			limit;
 	bool		prov = false;
 
@@ -1097,7 +1093,7 @@ miaopi_extend(PG_FUNCTION_ARGS)
 				 errhint("Pass the reason as the third argument of miaopi.extend.")));
 
 	actor = GetUserNameFromId(GetUserId(), false);
-	miaopi_become_owner(&save_userid, &save_sec_context);
+	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -1150,7 +1146,7 @@ miaopi_extend(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
-	miaopi_restore_user(save_userid, save_sec_context);
+	miaopi_restore_user(&owner);
 	PG_RETURN_TIMESTAMPTZ(row.statutory_due);
 }
 
