@@ -19,6 +19,7 @@
 -- roles: miaopi_analyst SELECT miaopi.stats_channels
 -- roles: miaopi_analyst EXECUTE miaopi.replay(text, timestamptz, timestamptz)
 -- roles: miaopi_analyst EXECUTE miaopi.ruleset_checks(bigint)
+-- roles: miaopi_analyst EXECUTE miaopi.local_date(timestamptz, text)
 -- roles: miaopi_analyst EXECUTE the clock functions the views call, if 10-trust
 --        revokes them from PUBLIC: miaopi.clock_promised_due, clock_statutory_due,
 --        clock_used, clock_light (all twelve-argument, see below), miaopi.now(),
@@ -58,6 +59,14 @@ LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION miaopi.ruleset_checks(bigint) IS
 	'The checks of a stored ruleset in file order (ordinal 1..n), after invalid_payload and missing_material (ordinal 0) when the service declares fields or required materials';
 REVOKE ALL ON FUNCTION miaopi.ruleset_checks(bigint) FROM PUBLIC;
+
+CREATE FUNCTION miaopi.local_date(ts timestamptz, calendar text)
+RETURNS date
+AS 'MODULE_PATHNAME', 'miaopi_local_date'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.local_date(timestamptz, text) IS
+	'The date of ts in the time zone of calendar (miaopi.calendar.timezone)';
+REVOKE ALL ON FUNCTION miaopi.local_date(timestamptz, text) FROM PUBLIC;
 
 -- Steps taken: act() counts them in bits 16..23 of clock_flags (clock.h).
 -- Applications moved under 1.0 get the count of their recorded actions.
@@ -120,18 +129,10 @@ WITH per AS (
 		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) ANY ('{pending,supplement,accepted,reviewed}'::text[])) AS pending,
 		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) 'withdrawn') AS withdrawn,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL) AS decided,
-		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL
-			AND pg_catalog.timezone(c.timezone, a.decided_at)::date
-				OPERATOR(pg_catalog.=) pg_catalog.timezone(c.timezone, a.submitted_at)::date) AS same_day,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.=) a.submitted_at
+			OR miaopi.local_date(a.decided_at, s.calendar)
+				OPERATOR(pg_catalog.=) miaopi.local_date(a.submitted_at, s.calendar)) AS same_day,
 		pg_catalog.count(*) FILTER (WHERE a.channel OPERATOR(pg_catalog.<>) 'window') AS online,
-		pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY a.decision_us)
-			FILTER (WHERE a.decided_by OPERATOR(pg_catalog.=) 'miaopi') AS machine_us_median,
-		pg_catalog.percentile_disc(0.95) WITHIN GROUP (ORDER BY a.decision_us)
-			FILTER (WHERE a.decided_by OPERATOR(pg_catalog.=) 'miaopi') AS machine_us_p95,
-		pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY miaopi.working_days_between(a.accepted_at, a.decided_at, s.calendar))
-			FILTER (WHERE a.decided_by OPERATOR(pg_catalog.<>) 'miaopi' AND a.accepted_at IS NOT NULL) AS human_days_median,
-		pg_catalog.percentile_disc(0.95) WITHIN GROUP (ORDER BY miaopi.working_days_between(a.accepted_at, a.decided_at, s.calendar))
-			FILTER (WHERE a.decided_by OPERATOR(pg_catalog.<>) 'miaopi' AND a.accepted_at IS NOT NULL) AS human_days_p95,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL AND a.promised_due IS NOT NULL) AS timed,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.promised_due) AS within_promised,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.statutory_due) AS within_statutory,
@@ -146,8 +147,38 @@ WITH per AS (
 			OPERATOR(pg_catalog.+) ((a.clock_flags OPERATOR(pg_catalog.>>) 6) OPERATOR(pg_catalog.&) 1)) AS supplements
 	FROM miaopi.application a
 		JOIN miaopi.service s ON s.code OPERATOR(pg_catalog.=) a.service_code
-		JOIN miaopi.calendar c ON c.name OPERATOR(pg_catalog.=) s.calendar
 	GROUP BY a.service_code
+),
+-- percentiles from histograms (hash aggregation, no sort of every row):
+-- percentile_disc(p) is the first value whose running count reaches ceil(p * n)
+hist AS (
+	SELECT 'us' AS measure, a.service_code, a.decision_us AS v, pg_catalog.count(*) AS n
+	FROM miaopi.application a
+	WHERE a.decided_by OPERATOR(pg_catalog.=) 'miaopi' AND a.decision_us IS NOT NULL
+	GROUP BY a.service_code, a.decision_us
+	UNION ALL
+	SELECT 'days', h.service_code, h.v, pg_catalog.count(*)
+	FROM (SELECT a.service_code, miaopi.working_days_between(a.accepted_at, a.decided_at, s.calendar) AS v
+		  FROM miaopi.application a
+			  JOIN miaopi.service s ON s.code OPERATOR(pg_catalog.=) a.service_code
+		  WHERE a.decided_by OPERATOR(pg_catalog.<>) 'miaopi' AND a.accepted_at IS NOT NULL) h
+	GROUP BY h.service_code, h.v
+),
+pct AS (
+	SELECT c.service_code,
+		pg_catalog.min(c.v) FILTER (WHERE c.measure OPERATOR(pg_catalog.=) 'us'
+			AND c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.5 OPERATOR(pg_catalog.*) c.total)) AS us_median,
+		pg_catalog.min(c.v) FILTER (WHERE c.measure OPERATOR(pg_catalog.=) 'us'
+			AND c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.95 OPERATOR(pg_catalog.*) c.total)) AS us_p95,
+		pg_catalog.min(c.v) FILTER (WHERE c.measure OPERATOR(pg_catalog.=) 'days'
+			AND c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.5 OPERATOR(pg_catalog.*) c.total)) AS days_median,
+		pg_catalog.min(c.v) FILTER (WHERE c.measure OPERATOR(pg_catalog.=) 'days'
+			AND c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.95 OPERATOR(pg_catalog.*) c.total)) AS days_p95
+	FROM (SELECT h.measure, h.service_code, h.v,
+			pg_catalog.sum(h.n) OVER (PARTITION BY h.measure, h.service_code ORDER BY h.v) AS run,
+			pg_catalog.sum(h.n) OVER (PARTITION BY h.measure, h.service_code) AS total
+		  FROM hist h) c
+	GROUP BY c.service_code
 ),
 lic AS (%s)
 SELECT s.code AS service,
@@ -169,10 +200,10 @@ SELECT s.code AS service,
 		OPERATOR(pg_catalog./) p.decided, 4) END AS same_day_rate,
 	CASE WHEN p.submitted OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.online::numeric
 		OPERATOR(pg_catalog./) p.submitted, 4) END AS online_rate,
-	p.machine_us_median AS machine_decision_us_median,
-	p.machine_us_p95 AS machine_decision_us_p95,
-	p.human_days_median AS human_working_days_median,
-	p.human_days_p95 AS human_working_days_p95,
+	q.us_median AS machine_decision_us_median,
+	q.us_p95 AS machine_decision_us_p95,
+	q.days_median AS human_working_days_median,
+	q.days_p95 AS human_working_days_p95,
 	CASE WHEN p.timed OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.within_promised::numeric
 		OPERATOR(pg_catalog./) p.timed, 4) END AS within_promised_rate,
 	CASE WHEN p.timed OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.within_statutory::numeric
@@ -185,6 +216,7 @@ SELECT s.code AS service,
 	COALESCE(l.issued, 0) AS licences_issued
 FROM miaopi.service s
 	LEFT JOIN per p ON p.service_code OPERATOR(pg_catalog.=) s.code
+	LEFT JOIN pct q ON q.service_code OPERATOR(pg_catalog.=) s.code
 	LEFT JOIN lic l ON l.service_code OPERATOR(pg_catalog.=) s.code
 $view$, licences);
 END
@@ -218,7 +250,7 @@ COMMENT ON COLUMN miaopi.stats_service.licences_issued IS 'Licences issued for t
 -- --------------------------------------------------------------------
 
 CREATE VIEW miaopi.stats_daily AS
-SELECT pg_catalog.timezone(c.timezone, a.submitted_at)::date AS day,
+SELECT miaopi.local_date(a.submitted_at, s.calendar) AS day,
 	a.service_code AS service,
 	pg_catalog.count(*) AS submitted,
 	pg_catalog.count(*) FILTER (WHERE a.decided_by OPERATOR(pg_catalog.=) 'miaopi'
@@ -232,7 +264,6 @@ SELECT pg_catalog.timezone(c.timezone, a.submitted_at)::date AS day,
 	pg_catalog.count(*) FILTER (WHERE a.channel OPERATOR(pg_catalog.<>) 'window') AS online
 FROM miaopi.application a
 	JOIN miaopi.service s ON s.code OPERATOR(pg_catalog.=) a.service_code
-	JOIN miaopi.calendar c ON c.name OPERATOR(pg_catalog.=) s.calendar
 GROUP BY 1, 2;
 COMMENT ON VIEW miaopi.stats_daily IS
 	'Per day of submission (the service calendar''s time zone) and service: submitted, approved by machine and by people, rejected, refused, still pending, withdrawn, online; for charts';
@@ -315,16 +346,29 @@ CREATE VIEW miaopi.stats_time_limits AS
 WITH per AS (
 	SELECT a.service_code,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL) AS decided,
-		pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY miaopi.clock_used(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags))
-			FILTER (WHERE a.decided_at IS NOT NULL) AS used_median,
-		pg_catalog.percentile_disc(0.95) WITHIN GROUP (ORDER BY miaopi.clock_used(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags))
-			FILTER (WHERE a.decided_at IS NOT NULL) AS used_p95,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL AND a.promised_due IS NOT NULL) AS timed,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.promised_due) AS within_promised,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.statutory_due) AS within_statutory,
 		pg_catalog.count(*) FILTER (WHERE a.closed_at IS NULL) AS open
 	FROM miaopi.application a
 	GROUP BY a.service_code
+),
+used AS (
+	SELECT c.service_code,
+		pg_catalog.min(c.v) FILTER (WHERE c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.5 OPERATOR(pg_catalog.*) c.total)) AS median,
+		pg_catalog.min(c.v) FILTER (WHERE c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.95 OPERATOR(pg_catalog.*) c.total)) AS p95
+	FROM (SELECT h.service_code, h.v,
+			pg_catalog.sum(h.n) OVER (PARTITION BY h.service_code ORDER BY h.v) AS run,
+			pg_catalog.sum(h.n) OVER (PARTITION BY h.service_code) AS total
+		  FROM (SELECT u.service_code, u.v, pg_catalog.count(*) AS n
+				-- a machine decision uses none of its time
+				FROM (SELECT a.service_code, CASE WHEN a.decided_by OPERATOR(pg_catalog.=) 'miaopi' THEN 0
+						ELSE miaopi.clock_used(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) END AS v
+					  FROM miaopi.application a
+					  WHERE a.decided_at IS NOT NULL) u
+				WHERE u.v IS NOT NULL
+				GROUP BY u.service_code, u.v) h) c
+	GROUP BY c.service_code
 ),
 lights AS (
 	SELECT a.service_code,
@@ -354,8 +398,8 @@ SELECT s.code AS service,
 	CASE WHEN s.statutory_days OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(s.promised_days::numeric
 		OPERATOR(pg_catalog./) s.statutory_days, 4) END AS promised_ratio,
 	COALESCE(p.decided, 0) AS decided,
-	p.used_median AS used_working_days_median,
-	p.used_p95 AS used_working_days_p95,
+	u.median AS used_working_days_median,
+	u.p95 AS used_working_days_p95,
 	CASE WHEN p.timed OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.within_promised::numeric
 		OPERATOR(pg_catalog./) p.timed, 4) END AS within_promised_rate,
 	CASE WHEN p.timed OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.within_statutory::numeric
@@ -370,6 +414,7 @@ SELECT s.code AS service,
 	COALESCE(t.deliver, 0) AS deliver_overruns
 FROM miaopi.service s
 	LEFT JOIN per p ON p.service_code OPERATOR(pg_catalog.=) s.code
+	LEFT JOIN used u ON u.service_code OPERATOR(pg_catalog.=) s.code
 	LEFT JOIN lights l ON l.service_code OPERATOR(pg_catalog.=) s.code
 	LEFT JOIN steps t ON t.service_code OPERATOR(pg_catalog.=) s.code;
 COMMENT ON VIEW miaopi.stats_time_limits IS
@@ -398,12 +443,11 @@ WITH per AS (
 		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) ANY ('{pending,supplement,accepted,reviewed}'::text[])) AS pending,
 		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) 'withdrawn') AS withdrawn,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL) AS decided,
-		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL
-			AND pg_catalog.timezone(c.timezone, a.decided_at)::date
-				OPERATOR(pg_catalog.=) pg_catalog.timezone(c.timezone, a.submitted_at)::date) AS same_day
+		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.=) a.submitted_at
+			OR miaopi.local_date(a.decided_at, s.calendar)
+				OPERATOR(pg_catalog.=) miaopi.local_date(a.submitted_at, s.calendar)) AS same_day
 	FROM miaopi.application a
 		JOIN miaopi.service s ON s.code OPERATOR(pg_catalog.=) a.service_code
-		JOIN miaopi.calendar c ON c.name OPERATOR(pg_catalog.=) s.calendar
 	GROUP BY a.channel, a.service_code
 )
 SELECT p.channel,

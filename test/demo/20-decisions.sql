@@ -36,7 +36,7 @@ SELECT :first_id AS id, :'status' AS status, :'decided_by' AS decided_by,
 SELECT * FROM miaopi.explain(:first_id);
 
 \echo
-\echo '── 4. A week of applications: 300 submissions, 2026-11-23 .. 2026-12-01 ──'
+\echo '── 4. Four weeks of applications: 3,000 submissions, 2026-11-02 .. 2026-11-30 ──'
 \echo '   (most are clean; some carry a mistyped code, a missing material, a vehicle'
 \echo '    whose insurance lapsed, an expired certificate, a sealed fund account ...)'
 
@@ -72,12 +72,12 @@ DECLARE
 	card		text;
 BEGIN
 	PERFORM setseed(0.2026);
-	FOR i IN 1..300 LOOP
-		-- one submission every 39 minutes, around the clock (online never closes)
-		t := timestamptz '2026-11-23 08:00+08' + i * interval '39 minutes';
+	FOR i IN 1..3000 LOOP
+		-- one submission every 13 minutes, around the clock (online never closes)
+		t := timestamptz '2026-11-02 08:00+08' + i * interval '13 minutes';
 		today := (t AT TIME ZONE 'Asia/Shanghai')::date;
 		PERFORM set_config('miaopi.clock_now', t::text, false);
-		chan := (ARRAY['online', 'online', 'app', 'window'])[1 + floor(random() * 4)::int];
+		chan := (ARRAY['online', 'online', 'online', 'mobile', 'mobile', 'kiosk', 'window', 'window'])[1 + floor(random() * 8)::int];
 		u := random();
 
 		IF i % 5 IN (0, 1) THEN

@@ -83,7 +83,40 @@ WHERE e.application_id IN (:lic, :fil, :pub)
 ORDER BY e.application_id, e.id;
 
 \echo
+\echo '   Four more, each showing one rule of the law (2026-12-03):'
+SET miaopi.clock_now = '2026-12-03 09:00+08';
+SELECT min(id) FILTER (WHERE service_code = 'radiation-worker-certificate') AS hearing,
+	   max(id) FILTER (WHERE service_code = 'radiation-worker-certificate') AS inspect,
+	   min(id) FILTER (WHERE service_code = 'housing-fund-rent-withdrawal') AS refuse,
+	   max(id) FILTER (WHERE service_code = 'housing-fund-rent-withdrawal') AS supplement
+FROM miaopi.application
+WHERE status = 'pending' AND id NOT IN (:lic, :fil, :pub) \gset
+GRANT EXECUTE ON FUNCTION miaopi.pause(bigint, text), miaopi.resume(bigint),
+	miaopi.extend(bigint, int, text) TO demo_reviewer;
+SET ROLE demo_reviewer;
+SELECT 'a pause for a hearing (听证), not counted' AS "what", :hearing AS id,
+	   miaopi.act(:hearing, 'accept') AS status, miaopi.pause(:hearing, 'hearing') IS NULL AS paused
+UNION ALL
+SELECT 'an extension by 10 working days (art. 42)', :inspect,
+	   miaopi.act(:inspect, 'accept'), miaopi.extend(:inspect, 10, '需现场核查') IS NOT NULL
+UNION ALL
+SELECT 'a refusal (不予受理): not this agency''s matter', :refuse,
+	   miaopi.act(:refuse, 'refuse', '不属于本机关职权范围'), true
+UNION ALL
+SELECT 'a supplement (补正): everything missing, in one notice', :supplement,
+	   miaopi.act(:supplement, 'request_supplement', '请一次性补正：房屋租赁合同备案证明、租金发票'), true;
+RESET ROLE;
+SELECT to_regprocedure('miaopi.notice(bigint)') IS NOT NULL AS has_notice \gset
+\if :has_notice
+\echo '   The one-time notice (一次性告知) sent for the supplement:'
+SELECT miaopi.notice(:supplement) AS notice;
+\endif
+CREATE TEMP TABLE demo_kept AS SELECT unnest(ARRAY[:hearing, :inspect]::bigint[]) AS id;
+GRANT SELECT ON demo_kept TO demo_reviewer, demo_decider;
+
+\echo
 \echo '   Thursday 2026-12-03: the staff work through what was submitted before 11-30'
+\echo '   (except a few from the first days of November, left open: they will be overdue)'
 SET miaopi.clock_now = '2026-12-03 16:00+08';
 DO $wf$
 DECLARE
@@ -93,6 +126,7 @@ BEGIN
 	EXECUTE 'SET ROLE demo_reviewer';
 	FOR a IN SELECT id, service_code FROM miaopi.application
 			 WHERE status = 'pending' AND submitted_at < '2026-11-30 00:00+08'
+				AND NOT (submitted_at < '2026-11-04 00:00+08' AND id % 5 = 0)
 				AND service_code <> 'muck-transport-filing'
 			 ORDER BY id LOOP
 		PERFORM miaopi.act(a.id, 'accept');
@@ -105,6 +139,8 @@ BEGIN
 	FOR a IN SELECT id FROM miaopi.application
 			 WHERE status IN ('pending', 'accepted', 'reviewed')
 				AND submitted_at < '2026-11-30 00:00+08'
+				AND NOT (submitted_at < '2026-11-04 00:00+08' AND id % 5 = 0)
+				AND id NOT IN (SELECT id FROM demo_kept)
 			 ORDER BY id LOOP
 		IF a.id % 4 = 0 THEN
 			PERFORM miaopi.act(a.id, 'reject', '经人工核实不符合条件');
@@ -124,6 +160,13 @@ END
 $wf$;
 
 \echo
+\echo '   Monday 2026-12-07: the hearing is over, the clock runs again'
+SET miaopi.clock_now = '2026-12-07 10:00+08';
+SET ROLE demo_reviewer;
+SELECT miaopi.resume(:hearing) AS "hearing over 2026-12-07: working days paused";
+RESET ROLE;
+
+\echo
 \echo '   Wednesday 2026-12-09 10:00: sweep() records each deadline crossing once and applies'
 \echo '   art. 32''s deemed acceptance to applications nobody answered; what is still open:'
 SET miaopi.clock_now = '2026-12-09 10:00+08';
@@ -136,7 +179,7 @@ GROUP BY 1, 2, 3, 4
 ORDER BY 1, 2, 3, 4;
 
 \echo
-\echo '   How the 300 applications ended up'
+\echo '   How the applications ended up'
 SELECT coalesce(service_code, 'total') AS service,
 	   count(*) FILTER (WHERE decided_by = 'miaopi' AND status = 'approved') AS "machine approved",
 	   count(*) FILTER (WHERE decided_by = 'miaopi' AND status = 'rejected') AS "machine rejected",
