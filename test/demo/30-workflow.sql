@@ -94,17 +94,20 @@ WHERE status = 'pending' AND id NOT IN (:lic, :fil, :pub) \gset
 GRANT EXECUTE ON FUNCTION miaopi.pause(bigint, text), miaopi.resume(bigint),
 	miaopi.extend(bigint, int, text) TO demo_reviewer;
 SET ROLE demo_reviewer;
-SELECT 'a pause for a hearing (听证), not counted' AS "what", :hearing AS id,
-	   miaopi.act(:hearing, 'accept') AS status, miaopi.pause(:hearing, 'hearing') IS NULL AS paused
+SELECT miaopi.act(:hearing, 'accept') AS s, miaopi.act(:inspect, 'accept') AS s2 \gset
+SELECT miaopi.pause(:hearing, 'hearing');
+SELECT 'a hearing (听证): the clock pauses, the time is not counted' AS "what", :hearing AS id,
+	   (SELECT status FROM miaopi.clock WHERE application = :hearing) AS status,
+	   (SELECT paused FROM miaopi.clock WHERE application = :hearing)::text AS result
 UNION ALL
-SELECT 'an extension by 10 working days (art. 42)', :inspect,
-	   miaopi.act(:inspect, 'accept'), miaopi.extend(:inspect, 10, '需现场核查') IS NOT NULL
+SELECT 'an extension by 10 working days (art. 42): new 法定 due', :inspect, 'accepted',
+	   miaopi.extend(:inspect, 10, '需现场核查')::date::text
 UNION ALL
 SELECT 'a refusal (不予受理): not this agency''s matter', :refuse,
-	   miaopi.act(:refuse, 'refuse', '不属于本机关职权范围'), true
+	   miaopi.act(:refuse, 'refuse', '不属于本机关职权范围'), 'closed'
 UNION ALL
 SELECT 'a supplement (补正): everything missing, in one notice', :supplement,
-	   miaopi.act(:supplement, 'request_supplement', '请一次性补正：房屋租赁合同备案证明、租金发票'), true;
+	   miaopi.act(:supplement, 'request_supplement', '请一次性补正：房屋租赁合同备案证明、租金发票'), 'clock not started';
 RESET ROLE;
 SELECT to_regprocedure('miaopi.notice(bigint)') IS NOT NULL AS has_notice \gset
 \if :has_notice
