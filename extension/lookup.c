@@ -106,7 +106,8 @@ typedef struct MiaopiLookupState
 	const char *broken;			/* why the lookup cannot run, or NULL */
 	AttrNumber *attnums;		/* condition columns, then the result column */
 	int			nattnums;
-	bool		prepared;		/* direct or plan chosen */
+	bool		prepared;		/* direct or plan chosen, */
+	bool		prepared_direct;	/* with miaopi.lookup_direct at this */
 	/* direct index probe */
 	bool		direct;
 	Oid			indexoid;
@@ -986,8 +987,9 @@ miaopi_lookup_probe(MiaopiLookupRun *run, MiaopiProgram *prog, MrLookup *lk,
 		ls->acl_generation = acl_generation;
 	}
 
-	if (!ls->prepared)
+	if (!ls->prepared || ls->prepared_direct != miaopi_lookup_direct)
 	{
+		ls->prepared_direct = miaopi_lookup_direct;
 		ls->direct = miaopi_lookup_direct && ActiveSnapshotSet() &&
 			choose_direct(ls, lk, prog->cxt);
 		/* an index that becomes usable later is tried again then */
