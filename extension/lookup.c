@@ -26,7 +26,11 @@
  * has a btree index of those default families whose leading column is
  * compared with ==, a lookup is a direct index probe: scan keys for the
  * conditions on index columns, the other conditions checked on each row the
- * scan returns, no SQL at all.  Anything else becomes one parameterised
+ * scan returns, no SQL at all.  Where that index also returns every column
+ * the lookup reads (key or INCLUDE columns), the probe is index-only: a row
+ * on an all-visible heap page is read from the index tuple, as an
+ * index-only scan does; others are checked in the heap.  Anything else
+ * becomes one parameterised
  * query,
  *		SELECT col::canonical FROM schema.table
  *		WHERE c1 OPERATOR(pg_catalog.=) $1 AND c2 OPERATOR(pg_catalog.>=) $2 LIMIT 1
@@ -52,6 +56,8 @@
 
 #include "access/genam.h"
 #include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/visibilitymap.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
@@ -64,6 +70,7 @@
 #include "executor/tuptable.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
+#include "storage/bufmgr.h"
 #include "parser/parse_oper.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -117,6 +124,13 @@ typedef struct MiaopiLookupState
 	ProbeFilter *filters;
 	Oid			result_type;	/* base type of the result column */
 	bool		retry_direct;	/* best index not usable yet (indcheckxmin) */
+	/*
+	 * Index-only probes: where the index holds every column the lookup reads
+	 * (as key or INCLUDE columns), indexcol[i] is the index column of
+	 * attnums[i]; rows on all-visible pages are then read from the index.
+	 */
+	bool		index_only;
+	AttrNumber *indexcol;
 	Oid			acl_role;		/* the role last found allowed to read, */
 	uint64		acl_generation; /* as of this privilege generation */
 	/* otherwise a kept SPI plan, freed with the program's context */
@@ -131,6 +145,7 @@ typedef struct MiaopiOpenScan
 	Relation	idx;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
+	Buffer		vmbuffer;		/* visibility map page, index-only probes */
 	struct MiaopiOpenScan *next;
 } MiaopiOpenScan;
 
@@ -571,6 +586,52 @@ cmp_probe_keys(const void *a, const void *b)
 	return ((const ProbeKey *) a)->indexcol - ((const ProbeKey *) b)->indexcol;
 }
 
+/* Index column (1-based) of idx that returns heap column attnum, or 0 */
+static int
+returning_column(Relation idx, Oid relid, AttrNumber attnum)
+{
+	int			k;
+
+	if (!idx->rd_indam->amcanreturn)
+		return 0;
+	for (k = 0; k < IndexRelationGetNumberOfAttributes(idx); k++)
+		if (idx->rd_index->indkey.values[k] == attnum &&
+			index_can_return(idx, k + 1) &&
+			TupleDescAttr(RelationGetDescr(idx), k)->atttypid == get_atttype(relid, attnum))
+			return k + 1;
+	return 0;
+}
+
+/* Does idx return every column the lookup reads? */
+static bool
+index_covers(Relation idx, MiaopiLookupState *ls)
+{
+	int			i;
+
+	for (i = 0; i < ls->nattnums; i++)
+		if (returning_column(idx, ls->relid, ls->attnums[i]) == 0)
+			return false;
+	return ls->nattnums > 0;
+}
+
+/*
+ * Use index-only probes if idx returns every column the lookup reads, with
+ * the column's own type (a btree stores its key values as the heap has
+ * them), and the table is a heap (visibility map).
+ */
+static void
+choose_index_only(MiaopiLookupState *ls, Relation idx, MemoryContext cxt)
+{
+	int			i;
+
+	ls->index_only = index_covers(idx, ls);
+	if (!ls->index_only)
+		return;
+	ls->indexcol = MemoryContextAllocZero(cxt, sizeof(AttrNumber) * ls->nattnums);
+	for (i = 0; i < ls->nattnums; i++)
+		ls->indexcol[i] = returning_column(idx, ls->relid, ls->attnums[i]);
+}
+
 /*
  * Try to set ls up for direct index probes; false leaves it for SQL.
  * Runs once per program and lookup, in the program's memory context.
@@ -601,7 +662,9 @@ choose_direct(MiaopiLookupState *ls, MrLookup *lk, MemoryContext cxt)
 
 		if (score < 0)
 			ls->retry_direct = true;
-		if (score > best)
+		/* the most leading == columns; on a tie, one that covers the lookup */
+		if (score > best ||
+			(score == best && score > 0 && index_covers(cand, ls) && !index_covers(idx, ls)))
 		{
 			if (idx)
 				index_close(idx, AccessShareLock);
@@ -686,6 +749,7 @@ choose_direct(MiaopiLookupState *ls, MrLookup *lk, MemoryContext cxt)
 		ls->indexoid = RelationGetRelid(idx);
 		ls->direct = true;
 		ls->retry_direct = false;
+		choose_index_only(ls, idx, cxt);
 	}
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
@@ -712,6 +776,10 @@ canonical_datum(Datum d, Oid typid)
 			return d;
 	}
 }
+
+static void probe_index_only(struct MiaopiOpenScan *os, MiaopiLookupState *ls,
+							 MrLookup *lk, Datum *params, bool *found,
+							 Datum *value, bool *isnull);
 
 /*
  * One direct probe: scan the chosen index with the bound values, check the
@@ -751,7 +819,9 @@ probe_direct(MiaopiLookupRun *run, MiaopiLookupState *ls, MrLookup *lk,
 		os->rel = table_open(ls->relid, AccessShareLock);
 		os->idx = index_open(ls->indexoid, AccessShareLock);
 		os->scan = index_beginscan(os->rel, os->idx, GetActiveSnapshot(), nkeys, 0);
+		os->scan->xs_want_itup = ls->index_only;
 		os->slot = table_slot_create(os->rel, NULL);
+		os->vmbuffer = InvalidBuffer;
 		os->next = run->open;
 		run->open = os;
 		run->scans[lk->index] = os;
@@ -761,6 +831,11 @@ probe_direct(MiaopiLookupRun *run, MiaopiLookupState *ls, MrLookup *lk,
 
 	*found = false;
 	*isnull = true;
+	if (ls->index_only)
+	{
+		probe_index_only(os, ls, lk, params, found, value, isnull);
+		return;
+	}
 	while (!*found && index_getnext_slot(os->scan, ForwardScanDirection, os->slot))
 	{
 		bool		pass = true;
@@ -794,6 +869,76 @@ probe_direct(MiaopiLookupRun *run, MiaopiLookupState *ls, MrLookup *lk,
 	ExecClearTuple(os->slot);
 }
 
+/*
+ * Read column i of the lookup (attnums[i]) from the index tuple, or from
+ * the heap row in the slot when the page was not all-visible.
+ */
+static Datum
+probe_column(MiaopiOpenScan *os, MiaopiLookupState *ls, int i, bool from_heap,
+			 bool *isnull)
+{
+	if (from_heap)
+		return slot_getattr(os->slot, ls->attnums[i], isnull);
+	return index_getattr(os->scan->xs_itup, ls->indexcol[i],
+						 os->scan->xs_itupdesc, isnull);
+}
+
+/*
+ * The index-only probe, as nodeIndexonlyscan.c does it: a TID on an
+ * all-visible heap page is visible to every snapshot, so the values come
+ * from the index tuple; any other TID is checked (and read) in the heap.
+ */
+static void
+probe_index_only(MiaopiOpenScan *os, MiaopiLookupState *ls, MrLookup *lk,
+				 Datum *params, bool *found, Datum *value, bool *isnull)
+{
+	ItemPointer tid;
+	int			i;
+
+	while (!*found &&
+		   (tid = index_getnext_tid(os->scan, ForwardScanDirection)) != NULL)
+	{
+		bool		from_heap = false;
+		bool		pass = true;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!VM_ALL_VISIBLE(os->rel, ItemPointerGetBlockNumber(tid), &os->vmbuffer))
+		{
+			if (!index_fetch_heap(os->scan, os->slot))
+				continue;		/* no version visible to our snapshot */
+			from_heap = true;
+		}
+		for (i = 0; i < ls->nfilters && pass; i++)
+		{
+			ProbeFilter *f = &ls->filters[i];
+			bool		null;
+			Datum		v = probe_column(os, ls, f->cond, from_heap, &null);
+
+			pass = !null && DatumGetBool(FunctionCall2Coll(&f->proc, f->collation,
+														   v, params[f->cond]));
+		}
+		if (pass)
+		{
+			*found = true;
+			if (lk->column)
+			{
+				Datum		d = probe_column(os, ls, lk->nconds, from_heap, isnull);
+
+				if (!*isnull)
+				{
+					Form_pg_attribute att = TupleDescAttr(RelationGetDescr(os->rel),
+														  ls->attnums[lk->nconds] - 1);
+
+					*value = canonical_datum(datumCopy(d, att->attbyval, att->attlen),
+											 ls->result_type);
+				}
+			}
+		}
+		if (from_heap)
+			ExecClearTuple(os->slot);
+	}
+}
+
 /* Close the index scans an evaluation left open */
 static void
 close_scans(MiaopiLookupRun *run)
@@ -803,6 +948,8 @@ close_scans(MiaopiLookupRun *run)
 		MiaopiOpenScan *os = run->open;
 
 		run->open = os->next;
+		if (BufferIsValid(os->vmbuffer))
+			ReleaseBuffer(os->vmbuffer);
 		ExecDropSingleTupleTableSlot(os->slot);
 		index_endscan(os->scan);
 		index_close(os->idx, NoLock);
