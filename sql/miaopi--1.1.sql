@@ -695,10 +695,12 @@ SELECT pg_catalog.pg_extension_config_dump('miaopi.event_id_seq', '');
 -- roles: miaopi_analyst EXECUTE miaopi.replay(text, timestamptz, timestamptz)
 -- roles: miaopi_analyst EXECUTE miaopi.ruleset_checks(bigint)
 -- roles: miaopi_analyst EXECUTE miaopi.local_date(timestamptz, text)
--- roles: miaopi_analyst EXECUTE the clock functions the views call, if 10-trust
---        revokes them from PUBLIC: miaopi.clock_promised_due, clock_statutory_due,
---        clock_used, clock_light (all twelve-argument, see below), miaopi.now(),
---        miaopi.working_days_between(timestamptz, timestamptz, text)
+-- roles: miaopi_analyst EXECUTE miaopi.clock_promised_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
+-- roles: miaopi_analyst EXECUTE miaopi.clock_statutory_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
+-- roles: miaopi_analyst EXECUTE miaopi.clock_used(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
+-- roles: miaopi_analyst EXECUTE miaopi.clock_light(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
+-- roles: (and, if 10-trust revokes them from PUBLIC: miaopi_analyst EXECUTE miaopi.now(),
+--         miaopi.working_days_between(timestamptz, timestamptz, text))
 -- (A view reads its tables with its owner's rights, but the functions it calls
 -- run with the caller's, so those EXECUTE grants are what reading a view takes.
 -- The analyst needs no privilege on miaopi.application: the views are not
