@@ -978,8 +978,10 @@ failures AS (
 	FROM miaopi.application a
 		CROSS JOIN LATERAL (SELECT CASE WHEN a.decided_by OPERATOR(pg_catalog.=) 'miaopi'
 			THEN a.decision ELSE 'manual' END AS outcome) o
-		CROSS JOIN LATERAL (SELECT pg_catalog.count(*) FILTER (WHERE pg_catalog.left(y, 1) OPERATOR(pg_catalog.=) 'r') AS rejects
-			FROM pg_catalog.unnest(a.not_passed) y) k
+		-- how many of its entries are reject causes: the "|r:" in "|" || array_to_string(...)
+		CROSS JOIN LATERAL (SELECT '|' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(a.not_passed, '|') AS s) j
+		CROSS JOIN LATERAL (SELECT (pg_catalog.length(j.s) OPERATOR(pg_catalog.-)
+			pg_catalog.length(pg_catalog.replace(j.s, '|r:', ''))) OPERATOR(pg_catalog./) 3 AS rejects) k
 		CROSS JOIN LATERAL pg_catalog.unnest(a.not_passed) x(item)
 	WHERE a.not_passed IS NOT NULL
 	GROUP BY 1, 2
