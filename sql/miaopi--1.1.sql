@@ -776,6 +776,8 @@ $backfill$;
 -- Deadline crossings per step (stats_time_limits) without reading every event.
 CREATE INDEX event_deadline ON miaopi.event (application_id)
 	WHERE action OPERATOR(pg_catalog.=) 'deadline';
+COMMENT ON INDEX miaopi.event_deadline IS
+	'The deadline crossings recorded by sweep() and act(), for stats_time_limits'' step overruns';
 
 -- --------------------------------------------------------------------
 -- stats_service (built in a DO block: it counts licences when miaopi.licence exists)
