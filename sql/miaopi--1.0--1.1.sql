@@ -22,7 +22,6 @@
 -- roles: miaopi_analyst EXECUTE miaopi.local_date(timestamptz, text)
 -- roles: miaopi_analyst EXECUTE miaopi.clock_promised_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
 -- roles: miaopi_analyst EXECUTE miaopi.clock_statutory_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
--- roles: miaopi_analyst EXECUTE miaopi.clock_used(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
 -- roles: miaopi_analyst EXECUTE miaopi.clock_light(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
 -- roles: (and, if 10-trust revokes them from PUBLIC: miaopi_analyst EXECUTE miaopi.now(),
 --         miaopi.working_days_between(timestamptz, timestamptz, text))
@@ -367,10 +366,15 @@ used AS (
 			pg_catalog.sum(h.n) OVER (PARTITION BY h.service_code ORDER BY h.v) AS run,
 			pg_catalog.sum(h.n) OVER (PARTITION BY h.service_code) AS total
 		  FROM (SELECT u.service_code, u.v, pg_catalog.count(*) AS n
-				-- a machine decision uses none of its time
+				-- what miaopi.clock shows as used_working_days once decided: the
+				-- working days from acceptance to decision, less those paused
+				-- (a machine decision uses none); computed directly, it costs a
+				-- fifth of clock_used()
 				FROM (SELECT a.service_code, CASE WHEN a.decided_by OPERATOR(pg_catalog.=) 'miaopi' THEN 0
-						ELSE miaopi.clock_used(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) END AS v
+						ELSE miaopi.working_days_between(a.accepted_at, a.decided_at, s.calendar)
+							OPERATOR(pg_catalog.-) a.paused_days END AS v
 					  FROM miaopi.application a
+						  JOIN miaopi.service s ON s.code OPERATOR(pg_catalog.=) a.service_code
 					  WHERE a.decided_at IS NOT NULL) u
 				WHERE u.v IS NOT NULL
 				GROUP BY u.service_code, u.v) h) c
