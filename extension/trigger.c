@@ -301,6 +301,7 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	bool		newnulls[NUM_APP_COLUMNS];
 	int			ncols = 0;
 	const MiaopiService *svc;
+	const MiaopiService *cached;
 	MiaopiProgram *prog;
 	MiaopiInput in;
 	MiaopiDecision dec;
@@ -333,8 +334,14 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	require_column(ISNULL(COL_APPLICANT_ID), "applicant_id");
 	require_column(ISNULL(COL_PAYLOAD), "payload");
 
-	svc = miaopi_service_or_error(DatumGetTextPP(VAL(COL_SERVICE_CODE)));
-	miaopi_scope_check_service(GetUserId(), MIAOPI_SCOPE_SUBMIT, svc);
+	/*
+	 * The scope is checked on the cached entry (its address is the memo's
+	 * key); then a copy: a lookup's code may reload the service cache under
+	 * us.
+	 */
+	cached = miaopi_service_or_error(DatumGetTextPP(VAL(COL_SERVICE_CODE)));
+	miaopi_scope_check_service(GetUserId(), MIAOPI_SCOPE_SUBMIT, cached);
+	svc = miaopi_service_copy(cached);
 
 	memset(&in, 0, sizeof(in));
 	t = DatumGetTextPP(VAL(COL_APPLICANT_ID));
