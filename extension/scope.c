@@ -298,11 +298,15 @@ void
 miaopi_scope_check_service(Oid roleid, MiaopiScopeAction action,
 						   const MiaopiService *svc)
 {
-	uint64		generation = miaopi_service_generation();
+	uint64		generation;
 	ScopeMemoKey key;
 	ScopeMemoEntry *entry;
 	bool		found;
 
+	/* superusers pass without touching the memo (superuser_arg caches) */
+	if (superuser_arg(roleid))
+		return;
+	generation = miaopi_service_generation();
 	if (scope_last.valid && !scope_stale && scope_last.svc == svc &&
 		scope_last.roleid == roleid && scope_last.action == action &&
 		scope_last.generation == generation)
