@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP true
 BEGIN;
 CREATE EXTENSION miaopi;
-SELECT plan(90);
+SELECT plan(92);
 
 SET miaopi.clock_now = '2026-03-02 10:00+08';
 
@@ -279,6 +279,7 @@ SELECT throws_ok($$UPDATE miaopi.ruleset SET source = ''$$, '42501', 'rulesets c
 	'rulesets are never changed');
 SELECT throws_ok($$DELETE FROM miaopi.ruleset$$, '42501', 'rulesets cannot be changed or deleted',
 	'nor deleted');
+SET LOCAL client_min_messages = warning;
 SELECT throws_ok($$TRUNCATE miaopi.ruleset CASCADE$$, '42501', 'rulesets cannot be changed or deleted',
 	'nor truncated, with their services');
 SELECT throws_ok($$TRUNCATE miaopi.service CASCADE$$, '42501', 'rulesets cannot be changed or deleted',
@@ -301,6 +302,27 @@ SELECT throws_ok($$INSERT INTO miaopi.application (id, service_code, applicant_i
 	VALUES (99999, 'roles-b', 'x', '{"n": 1}')$$, '42501', 'an application''s id is chosen by miaopi',
 	'not even by a superuser, for an application to decide');
 SELECT is(pg_temp.state(), :'before', 'no row was lost, changed or forged');
+
+-- ===== The UPDATE guard lets miaopi move one row, not whatever else runs meanwhile =====
+-- (a trigger someone added that, while act() moves one application, moves another)
+SELECT id AS other FROM miaopi.application WHERE service_code = 'roles-b' ORDER BY id LIMIT 1 \gset
+SELECT id AS moved FROM miaopi.application WHERE service_code = 'roles-a' AND status = 'pending' ORDER BY id LIMIT 1 \gset
+CREATE FUNCTION public.tap_piggyback() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE miaopi.application SET status = 'rejected'
+	WHERE id OPERATOR(pg_catalog.=) current_setting('tap.other')::bigint;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER a_piggyback BEFORE UPDATE ON miaopi.application
+	FOR EACH ROW WHEN (pg_trigger_depth() OPERATOR(pg_catalog.<) 1) EXECUTE FUNCTION public.tap_piggyback();
+SELECT set_config('tap.other', :'other', true) IS NOT NULL AS other_set \gset
+SELECT pg_temp.state() AS before \gset
+SELECT throws_ok(format('SELECT miaopi.act(%s, ''accept'')', :moved), '42501',
+	'column "status" of an application can only be changed by miaopi',
+	'an UPDATE of another row while miaopi moves one is refused');
+SELECT is(pg_temp.state(), :'before', 'and neither row moved');
+DROP TRIGGER a_piggyback ON miaopi.application;
 
 -- ===== Hostile objects first on the caller's search_path never run =====
 CREATE TABLE public.tap_hostile_ran (what text, who name DEFAULT current_user);
