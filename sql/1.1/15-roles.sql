@@ -3,7 +3,9 @@
 --
 -- roles: every grant is a row of miaopi.role_grant below; create_roles() applies
 -- the rows whose object exists, so fragments after this one only add rows (or
--- find theirs already listed).
+-- find theirs already listed: the "-- roles:" lines of 20-ledger, 30-licence,
+-- 40-stats and 50-policy are all here).  create_roles() also takes EXECUTE
+-- from PUBLIC on every miaopi function role_grant does not give PUBLIC.
 --
 -- Guards.  application refuses DELETE and TRUNCATE, ruleset UPDATE, DELETE and
 -- TRUNCATE, event UPDATE, DELETE and TRUNCATE; every guard and the decision
@@ -158,6 +160,8 @@ INSERT INTO miaopi.role_grant (role, privilege, kind, object) VALUES
 	('public', 'EXECUTE', 'function', 'idcard_valid'),
 	('public', 'EXECUTE', 'function', 'idcard_birth_date'),
 	('public', 'EXECUTE', 'function', 'verify_licence'),
+	-- pure, and run as whoever inserts by the generated column application.not_passed
+	('public', 'EXECUTE', 'function', 'not_passed'),
 	-- admin: rules, calendars, scopes, the ledger, policy pushes
 	('miaopi_admin', 'EXECUTE', 'function', 'now'),
 	('miaopi_admin', 'EXECUTE', 'function', 'load_rules'),
@@ -197,6 +201,7 @@ INSERT INTO miaopi.role_grant (role, privilege, kind, object) VALUES
 	('miaopi_agency', 'EXECUTE', 'function', 'clock_within_promised'),
 	('miaopi_agency', 'EXECUTE', 'function', 'clock_within_statutory'),
 	('miaopi_agency', 'EXECUTE', 'function', 'clock_columns'),
+	('miaopi_agency', 'EXECUTE', 'function', 'verify_light'),
 	('miaopi_agency', 'SELECT', 'table', 'service'),
 	('miaopi_agency', 'EXECUTE', 'function', 'evaluate'),
 	('miaopi_agency', 'EXECUTE', 'function', 'explain'),
@@ -226,6 +231,7 @@ INSERT INTO miaopi.role_grant (role, privilege, kind, object) VALUES
 	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_within_promised'),
 	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_within_statutory'),
 	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_columns'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'verify_light'),
 	('miaopi_reviewer', 'EXECUTE', 'function', 'explain'),
 	('miaopi_reviewer', 'EXECUTE', 'function', 'act'),
 	('miaopi_reviewer', 'EXECUTE', 'function', 'pause'),
@@ -247,7 +253,16 @@ INSERT INTO miaopi.role_grant (role, privilege, kind, object) VALUES
 	('miaopi_analyst', 'SELECT', 'table', 'stats_checks'),
 	('miaopi_analyst', 'SELECT', 'table', 'stats_time_limits'),
 	('miaopi_analyst', 'SELECT', 'table', 'stats_channels'),
-	('miaopi_analyst', 'EXECUTE', 'function', 'replay');
+	('miaopi_analyst', 'EXECUTE', 'function', 'replay'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'ruleset_checks'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'local_date'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_promised_due'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_statutory_due'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_used'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_light'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_columns'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'verify_events'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'verify_ledger');
 
 CREATE FUNCTION miaopi.create_roles()
 RETURNS void

@@ -19,7 +19,7 @@ SELECT is((SELECT count(*) FROM pg_roles WHERE rolname IN ('miaopi_admin', 'miao
 SELECT results_eq($$SELECT role::text COLLATE "default", action FROM miaopi.scope ORDER BY 1, 2$$,
 	$$VALUES ('miaopi_admin', 'load'), ('miaopi_agency', 'submit'), ('miaopi_reviewer', 'act')$$,
 	'the widest scopes, once each');
-SELECT is((SELECT count(*) FROM miaopi.event WHERE application_id = 0 AND action = 'scope_grant'
+SELECT is((SELECT count(*) FROM miaopi.event WHERE coalesce(application_id, 0) = 0 AND action = 'scope_grant'
 		AND detail->>'role' IN ('miaopi_admin', 'miaopi_agency', 'miaopi_reviewer')), 3::bigint,
 	'each scope added is an event of the system chain');
 
@@ -153,7 +153,7 @@ SELECT is(pg_temp.state(), :'before', 'and nothing was stored');
 SELECT is(pg_temp.run_as('tap_agency', NULL, $$INSERT INTO miaopi.application (service_code, applicant_id, payload)
 	VALUES ('roles-b', 'x', '{"n": 2}') RETURNING status$$), 'approved', 'inside its scope it submits');
 SELECT results_eq($$SELECT action, detail->>'role', detail->>'action', detail->>'department', actor, session_actor
-	FROM miaopi.event WHERE application_id = 0 AND detail->>'role' = 'miaopi_agency' ORDER BY id$$,
+	FROM miaopi.event WHERE coalesce(application_id, 0) = 0 AND detail->>'role' = 'miaopi_agency' ORDER BY id$$,
 	$$VALUES ('scope_grant', 'miaopi_agency', 'submit', NULL, 'postgres', 'postgres'),
 			 ('scope_revoke', 'miaopi_agency', 'submit', NULL, 'postgres', 'postgres'),
 			 ('scope_grant', 'miaopi_agency', 'submit', '乙局', 'postgres', 'postgres')$$,
@@ -253,7 +253,7 @@ SELECT is(pg_temp.state(), :'before', 'the admin''s refused attempts changed not
 SELECT is(pg_temp.run_as('tap_admin', NULL, $$INSERT INTO miaopi.scope (role, action, service_code, granted_by)
 	VALUES ('tap_bob', 'act', 'roles-b', 'someone else') RETURNING granted_by$$),
 	'tap_admin', 'an admin adds a scope; miaopi writes who did');
-SELECT is((SELECT actor || ' ' || session_actor FROM miaopi.event WHERE application_id = 0
+SELECT is((SELECT actor || ' ' || session_actor FROM miaopi.event WHERE coalesce(application_id, 0) = 0
 	AND action = 'scope_grant' AND detail->>'role' = 'tap_bob'), 'tap_admin tap_admin',
 	'and records it');
 
