@@ -17,9 +17,9 @@
  * Plain, partitioned and foreign tables and materialized views are read.
  *
  * Operators.  Every condition uses the operator of the column type's default
- * btree operator family (cross-type where the family has one, else the
- * column is cast to the value's type and that type's family is used), found
- * by OID in the catalogs.  Nothing is resolved by name, so nothing on any
+ * btree operator family (cross-type where the family has one; else one side
+ * is cast implicitly to the other's type, as PostgreSQL itself would resolve
+ * "col = $1"), found by OID in the catalogs.  Nothing is resolved by name, so nothing on any
  * role's search_path can change what a lookup finds.
  *
  * Probes.  Where the table is a plain table without row-level security and
@@ -71,6 +71,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
 #include "storage/bufmgr.h"
+#include "parser/parse_coerce.h"
 #include "parser/parse_oper.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -84,6 +85,7 @@
 #include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "lookup.h"
 
@@ -484,33 +486,55 @@ default_family(Oid typid, Oid *opcintype)
 }
 
 /*
+ * How a condition's operands meet when the column type's family has no
+ * operator for the value's type: as PostgreSQL would resolve "col = $1",
+ * by the implicit cast of one side to the other's type.
+ */
+typedef enum CondCast
+{
+	COND_CAST_NONE,				/* column op value, a cross-type member */
+	COND_CAST_VALUE,			/* column op value::column type */
+	COND_CAST_COLUMN			/* column::value type op value */
+} CondCast;
+
+/*
  * cond_operator finds the operator a condition "column op value" uses: the
  * member of the column type's default btree family for (column, value)
- * types, or else, with *cast set to the value's type, the member of the
- * value type's family for (value, value), the column being cast first.
- * <> is the negator of =.  Returns InvalidOid if there is none.
+ * types; else, the value being cast implicitly to the column's type, the
+ * family's (column, column) member; else, the column being cast implicitly
+ * to the value's type, the value type family's (value, value) member.  <>
+ * is the negator of =.  Returns InvalidOid if there is none.
  */
 static Oid
-cond_operator(Oid coltype, Oid subtype, MrExprKind op, bool *cast)
+cond_operator(Oid coltype, Oid subtype, MrExprKind op, CondCast *cast)
 {
 	StrategyNumber strategy = cond_strategy(op);
+	Oid			base = getBaseType(coltype);
 	Oid			intype;
 	Oid			family;
 	Oid			oper = InvalidOid;
 
-	*cast = false;
+	*cast = COND_CAST_NONE;
 	if (strategy == InvalidStrategy)
 		return InvalidOid;
-	family = default_family(getBaseType(coltype), &intype);
+	family = default_family(base, &intype);
 	if (OidIsValid(family))
+	{
 		oper = get_opfamily_member(family, intype, subtype, strategy);
-	if (!OidIsValid(oper))
+		if (!OidIsValid(oper) &&
+			can_coerce_type(1, &subtype, &base, COERCION_IMPLICIT))
+		{
+			oper = get_opfamily_member(family, intype, intype, strategy);
+			*cast = OidIsValid(oper) ? COND_CAST_VALUE : COND_CAST_NONE;
+		}
+	}
+	if (!OidIsValid(oper) && can_coerce_type(1, &base, &subtype, COERCION_IMPLICIT))
 	{
 		family = default_family(subtype, &intype);
 		if (!OidIsValid(family))
 			return InvalidOid;
 		oper = get_opfamily_member(family, intype, intype, strategy);
-		*cast = OidIsValid(oper);
+		*cast = OidIsValid(oper) ? COND_CAST_COLUMN : COND_CAST_NONE;
 	}
 	if (OidIsValid(oper) && op == MR_E_NE)
 		oper = get_negator(oper);
@@ -721,10 +745,10 @@ choose_direct(MiaopiLookupState *ls, MrLookup *lk, MemoryContext cxt)
 		/* not an index condition: the family's operator checked on the row */
 		{
 			ProbeFilter *f = &ls->filters[ls->nfilters];
-			bool		cast;
+			CondCast	cast;
 
 			oper = cond_operator(att->atttypid, subtype, lk->conds[c].op, &cast);
-			if (!OidIsValid(oper) || cast)
+			if (!OidIsValid(oper) || cast != COND_CAST_NONE)
 			{
 				ok = false;		/* needs a cast: the SQL path does that */
 				break;
@@ -964,6 +988,26 @@ close_scans(MiaopiLookupRun *run)
  * ----------
  */
 
+/*
+ * The schema-qualified name of a type, without a type modifier (a cast to
+ * "character" would mean char(1) and truncate).
+ */
+static char *
+type_name(Oid typid)
+{
+	HeapTuple	tp = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	Form_pg_type form;
+	char	   *name;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	form = (Form_pg_type) GETSTRUCT(tp);
+	name = quote_qualified_identifier(get_namespace_name(form->typnamespace),
+									  NameStr(form->typname));
+	ReleaseSysCache(tp);
+	return name;
+}
+
 /* A program's context is going away: free the plan it kept */
 static void
 free_kept_plan(void *arg)
@@ -994,11 +1038,11 @@ append_operator(StringInfo sql, Oid oper)
 /*
  * Build and keep the probe's plan.  Identifiers are quoted; values are $n;
  * each operator is the one cond_operator chose, named with its schema; the
- * plan is freed with the program (plan_free callback on its context).
+ * plan is freed when statecxt, the context holding ls, goes (plan_free).
  * Returns NULL, with *errmsg, if some condition has no operator.
  */
 static SPIPlanPtr
-plan_probe(MiaopiLookupState *ls, MrLookup *lk, MemoryContext progcxt,
+plan_probe(MiaopiLookupState *ls, MrLookup *lk, MemoryContext statecxt,
 		   const char **errmsg)
 {
 	StringInfoData sql;
@@ -1018,12 +1062,12 @@ plan_probe(MiaopiLookupState *ls, MrLookup *lk, MemoryContext progcxt,
 	for (i = 0; i < lk->nconds; i++)
 	{
 		MrTypeKind	vk = lk->conds[i].value->type.kind;
-		bool		cast;
+		Oid			coltype = getBaseType(get_atttype(ls->relid, ls->attnums[i]));
+		CondCast	cast;
 		Oid			oper;
 
 		argtypes[i] = kind_type(vk);
-		oper = cond_operator(get_atttype(ls->relid, ls->attnums[i]), argtypes[i],
-							 lk->conds[i].op, &cast);
+		oper = cond_operator(coltype, argtypes[i], lk->conds[i].op, &cast);
 		if (!OidIsValid(oper))
 		{
 			*errmsg = psprintf("column \"%s\" of relation \"%s.%s\" cannot be compared with %s",
@@ -1033,13 +1077,15 @@ plan_probe(MiaopiLookupState *ls, MrLookup *lk, MemoryContext progcxt,
 		}
 		if (i > 0)
 			appendStringInfoString(&sql, " AND ");
-		if (cast)
+		if (cast == COND_CAST_COLUMN)
 			appendStringInfo(&sql, "%s::%s ", quote_identifier(lk->conds[i].column),
 							 kind_type_name(vk));
 		else
 			appendStringInfo(&sql, "%s ", quote_identifier(lk->conds[i].column));
 		append_operator(&sql, oper);
 		appendStringInfo(&sql, " $%d::%s", i + 1, kind_type_name(vk));
+		if (cast == COND_CAST_VALUE)
+			appendStringInfo(&sql, "::%s", type_name(coltype));
 	}
 	appendStringInfoString(&sql, " LIMIT 1");
 
@@ -1051,7 +1097,7 @@ plan_probe(MiaopiLookupState *ls, MrLookup *lk, MemoryContext progcxt,
 		elog(ERROR, "SPI_keepplan failed");
 	ls->plan_free.func = free_kept_plan;
 	ls->plan_free.arg = ls;
-	MemoryContextRegisterResetCallback(progcxt, &ls->plan_free);
+	MemoryContextRegisterResetCallback(statecxt, &ls->plan_free);
 	return plan;
 }
 
@@ -1159,8 +1205,14 @@ miaopi_lookup_probe(MiaopiLookupRun *run, MiaopiProgram *prog, MrLookup *lk,
 
 	if (ls->plan == NULL)
 	{
+		/*
+		 * The plan is freed by a callback on the context that holds ls (its
+		 * callback struct lives in ls): when the program goes, that context
+		 * may be deleted before the program's own.
+		 */
 		MemoryContext old = MemoryContextSwitchTo(prog->cxt);
-		SPIPlanPtr	plan = plan_probe(ls, lk, prog->cxt, errmsg);
+		SPIPlanPtr	plan = plan_probe(ls, lk, GetMemoryChunkContext(prog->lookups),
+									  errmsg);
 
 		MemoryContextSwitchTo(old);
 		if (plan == NULL)
