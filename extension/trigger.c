@@ -16,6 +16,10 @@
  * (miaopi_internal_update): the decision, the reasons and what was decided
  * on stay as they were recorded.
  *
+ * When the table has the ledger's hash column (1.1), the trigger also
+ * writes application.hash, the SHA-256 of the row as decided (ledger.c);
+ * a 1.0 table without it is decided as before.
+ *
  * IDENTIFICATION
  *	  extension/trigger.c
  *
@@ -38,6 +42,7 @@
 #include "cache.h"
 #include "calendar.h"
 #include "eval.h"
+#include "ledger.h"
 #include "lookup.h"
 #include "miaopi.h"
 #include "trigger.h"
@@ -86,6 +91,8 @@ typedef struct AppLayout
 	Oid			relid;
 	int			natts;
 	int			attnum[NUM_APP_COLUMNS];
+	int			hash_attnum;	/* 0: a 1.0 table without the ledger's hash */
+	int			ledger_attnum[MIAOPI_LEDGER_APP_NCOLS]; /* what the hash covers */
 } AppLayout;
 
 static AppLayout layout;
@@ -111,6 +118,22 @@ app_layout(Relation rel)
 							RelationGetRelationName(rel), app_column_names[i]),
 					 errhint("Use the trigger only on miaopi.application.")));
 		layout.attnum[i] = attnum;
+	}
+	layout.hash_attnum = 0;
+	if (SPI_fnumber(desc, "hash") > 0 &&
+		TupleDescAttr(desc, SPI_fnumber(desc, "hash") - 1)->atttypid == BYTEAOID)
+	{
+		for (i = 0; i < MIAOPI_LEDGER_APP_NCOLS; i++)
+		{
+			layout.ledger_attnum[i] = SPI_fnumber(desc, miaopi_ledger_app_column_names[i]);
+			if (layout.ledger_attnum[i] <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						 errmsg("miaopi_decide: table \"%s\" has no column \"%s\"",
+								RelationGetRelationName(rel), miaopi_ledger_app_column_names[i]),
+						 errhint("Use the trigger only on miaopi.application.")));
+		}
+		layout.hash_attnum = SPI_fnumber(desc, "hash");
 	}
 	layout.relid = RelationGetRelid(rel);
 	layout.natts = desc->natts;
@@ -202,9 +225,9 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	const AppLayout *lay;
 	Datum	   *values;
 	bool	   *nulls;
-	int			cols[NUM_APP_COLUMNS];
-	Datum		newvals[NUM_APP_COLUMNS];
-	bool		newnulls[NUM_APP_COLUMNS];
+	int			cols[NUM_APP_COLUMNS + 1];
+	Datum		newvals[NUM_APP_COLUMNS + 1];
+	bool		newnulls[NUM_APP_COLUMNS + 1];
 	int			ncols = 0;
 	const MiaopiService *svc;
 	MiaopiProgram *prog;
@@ -351,6 +374,35 @@ miaopi_decide(PG_FUNCTION_ARGS)
 			newvals[i] = Int32GetDatum((int32) Min(INSTR_TIME_GET_MICROSEC(elapsed), PG_INT32_MAX));
 			newnulls[i] = false;
 		}
+	}
+
+	/* The ledger's first link: the hash of the row as decided (ledger.c) */
+	if (lay->hash_attnum > 0)
+	{
+		cols[ncols] = lay->hash_attnum;
+		newnulls[ncols] = true;
+		newvals[ncols] = (Datum) 0;
+		if (miaopi_ledger_hash)
+		{
+			Datum		lv[MIAOPI_LEDGER_APP_NCOLS];
+			bool		ln[MIAOPI_LEDGER_APP_NCOLS];
+			uint8		hash[MIAOPI_HASH_LEN];
+
+			for (i = 0; i < ncols; i++)
+			{
+				values[cols[i] - 1] = newvals[i];
+				nulls[cols[i] - 1] = newnulls[i];
+			}
+			for (i = 0; i < MIAOPI_LEDGER_APP_NCOLS; i++)
+			{
+				lv[i] = values[lay->ledger_attnum[i] - 1];
+				ln[i] = nulls[lay->ledger_attnum[i] - 1];
+			}
+			miaopi_ledger_app_hash(lv, ln, hash);
+			newvals[ncols] = PointerGetDatum(miaopi_hash_bytea(hash));
+			newnulls[ncols] = false;
+		}
+		ncols++;
 	}
 
 	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_trigtuple, desc, ncols,
