@@ -678,6 +678,8 @@ sweep_batch(const int64 *ids, int n, TimestampTz now, MiaopiEventBuf *buf)
 	for (r = 0; r < tuptable->numvals; r++)
 	{
 		HeapTuple	tuple = tuptable->vals[r];
+		Datum		all[MIAOPI_LEDGER_APP_NCOLS + 2];
+		bool		allnull[MIAOPI_LEDGER_APP_NCOLS + 2];
 		Datum		v[MIAOPI_LEDGER_APP_NCOLS];
 		bool		nl[MIAOPI_LEDGER_APP_NCOLS];
 		MiaopiAppRow *row = &rows[nrows];
@@ -690,8 +692,10 @@ sweep_batch(const int64 *ids, int n, TimestampTz now, MiaopiEventBuf *buf)
 		Datum		d;
 		int			from = buf->n;
 
-		for (i = 0; i < MIAOPI_LEDGER_APP_NCOLS; i++)
-			v[i] = SPI_getbinval(tuple, tuptable->tupdesc, i + 1, &nl[i]);
+		/* one pass over the tuple, not one per column */
+		heap_deform_tuple(tuple, tuptable->tupdesc, all, allnull);
+		memcpy(v, all, sizeof(v));
+		memcpy(nl, allnull, sizeof(nl));
 		memset(row, 0, sizeof(MiaopiAppRow));
 		row->id = DatumGetInt64(v[LA_ID]);
 		row->service_code = ledger_text(v, nl, LA_SERVICE_CODE);
@@ -746,9 +750,13 @@ sweep_batch(const int64 *ids, int n, TimestampTz now, MiaopiEventBuf *buf)
 		nl[LA_CLOCK_FLAGS] = false;
 		miaopi_ledger_app_hash(v, nl, state);
 
-		d = SPI_getbinval(tuple, tuptable->tupdesc, MIAOPI_LEDGER_APP_NCOLS + 2, &isnull);
+		d = all[MIAOPI_LEDGER_APP_NCOLS + 1];
+		isnull = allnull[MIAOPI_LEDGER_APP_NCOLS + 1];
 		if (isnull)
-			d = SPI_getbinval(tuple, tuptable->tupdesc, MIAOPI_LEDGER_APP_NCOLS + 1, &isnull);
+		{
+			d = all[MIAOPI_LEDGER_APP_NCOLS];
+			isnull = allnull[MIAOPI_LEDGER_APP_NCOLS];
+		}
 		has_head = !isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) == MIAOPI_HASH_LEN;
 		if (has_head)
 			memcpy(head, VARDATA_ANY(DatumGetByteaPP(d)), MIAOPI_HASH_LEN);

@@ -604,13 +604,12 @@ verify_chains(VerifyOut *out, int64 only)
 
 		snprintf(chain, sizeof(chain), "application/" INT64_FORMAT, app_id);
 		{
-			Datum		v[MIAOPI_LEDGER_APP_NCOLS];
-			bool		nl[MIAOPI_LEDGER_APP_NCOLS];
+			Datum		v[MIAOPI_LEDGER_APP_NCOLS + 1];
+			bool		nl[MIAOPI_LEDGER_APP_NCOLS + 1];
 			uint8		row_hash[MIAOPI_HASH_LEN];
-			int			i;
 
-			for (i = 0; i < MIAOPI_LEDGER_APP_NCOLS; i++)
-				v[i] = SPI_getbinval(at, apps.tt->tupdesc, i + 1, &nl[i]);
+			Assert(apps.tt->tupdesc->natts == MIAOPI_LEDGER_APP_NCOLS + 1);
+			heap_deform_tuple(at, apps.tt->tupdesc, v, nl);
 			miaopi_ledger_app_hash(v, nl, row_hash);
 			cc.has_expect = hash_col(at, apps.tt->tupdesc, MIAOPI_LEDGER_APP_NCOLS + 1, cc.expect);
 			if (!cc.has_expect)
