@@ -94,10 +94,9 @@ SELECT CASE WHEN i % 3 = 0 THEN 'bench-public' ELSE 'bench-licence' END,
 		'start_date', '2026-07-01', 'end_date', '2027-05-31'),
 	'{transport_contract,road_permit}'
 FROM generate_series(1, :n) i;
--- a superuser set-up path, as in clock.sh: spread submissions and states,
--- then hash the rows again as the INSERT would have (the SQL rewrite of the
--- canonical form in test/fixtures/ledger_canon.sql)
-\i test/fixtures/ledger_canon.sql
+-- a superuser set-up path, as in clock.sh: spread submissions and states.
+-- The rows no longer match their hashes, so verify_ledger() below reports
+-- those that sweep() leaves without an event.
 ALTER TABLE miaopi.application DISABLE TRIGGER application_guard;
 UPDATE miaopi.application a SET
 	submitted_at = x.sub, status = x.st, accepted_at = x.acc,
@@ -116,7 +115,6 @@ FROM (SELECT b.id, g.sub, h.st, s.promised_days, s.statutory_days,
 	  CROSS JOIN LATERAL (SELECT CASE WHEN g.st0 = 'reviewed' AND s.kind <> 'licence' THEN 'accepted'
 		ELSE g.st0 END AS st) h) x
 WHERE a.id = x.id;
-UPDATE miaopi.application a SET hash = pg_temp.app_hash(a);
 ALTER TABLE miaopi.application ENABLE TRIGGER application_guard;
 VACUUM FULL miaopi.application;
 VACUUM ANALYZE miaopi.application;
@@ -155,7 +153,7 @@ SELECT pg_temp.timed('empty seal', 'SELECT miaopi.seal()');
 SELECT format('BENCH|ledger: seal() with nothing new over %s sealed rows (ms, best of 3)|%s|<= 50',
 	(SELECT count(*) FROM miaopi.ledger_entry), min(ms)) FROM t WHERE what = 'empty seal';
 SELECT pg_temp.timed('verify', 'SELECT count(*) FROM miaopi.verify_ledger()');
-SELECT format('BENCH|ledger: verify_ledger() over %s rows (s; %s problems)|%s|<= 30',
+SELECT format('BENCH|ledger: verify_ledger() over %s rows (s; %s problems: rows the set-up edited)|%s|<= 30',
 	(SELECT count(*) FROM miaopi.ledger_entry), n, round(ms / 1000, 2)) FROM t WHERE what = 'verify';
 SQL
 psql -qX -d postgres -c "DROP DATABASE $db" >/dev/null
