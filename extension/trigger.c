@@ -46,6 +46,7 @@
 #include "lookup.h"
 #include "miaopi.h"
 #include "trigger.h"
+#include "workflow.h"
 
 /* Columns of miaopi.application the trigger reads or writes */
 typedef enum AppColumn
@@ -253,6 +254,10 @@ miaopi_decide(PG_FUNCTION_ARGS)
 #define VAL(c) values[lay->attnum[c] - 1]
 #define ISNULL(c) nulls[lay->attnum[c] - 1]
 
+	/* events recorded for this row before it exists wait for its hash */
+	if (lay->hash_attnum > 0 && !nulls[lay->ledger_attnum[LA_ID] - 1])
+		miaopi_event_begin_deciding(DatumGetInt64(values[lay->ledger_attnum[LA_ID] - 1]));
+
 	require_column(ISNULL(COL_SERVICE_CODE), "service_code");
 	require_column(ISNULL(COL_APPLICANT_ID), "applicant_id");
 	require_column(ISNULL(COL_PAYLOAD), "payload");
@@ -402,7 +407,10 @@ miaopi_decide(PG_FUNCTION_ARGS)
 			miaopi_ledger_app_hash(lv, ln, hash);
 			newvals[ncols] = PointerGetDatum(miaopi_hash_bytea(hash));
 			newnulls[ncols] = false;
+			miaopi_event_flush_deciding(hash);
 		}
+		else
+			miaopi_event_flush_deciding(NULL);
 		ncols++;
 	}
 

@@ -422,9 +422,10 @@ insert_event_legacy(int64 application_id, TimestampTz at, const char *action,
  * miaopi_app_chain_head locks application id and reads what its next
  * event chains to: *state, the hash of the row as it stands, and *prev,
  * the hash of its newest event or, before the first, the application's
- * own hash (*has_prev false when that is NULL).
+ * own hash (*has_prev false when that is NULL).  Returns false when there
+ * is no such row.
  */
-void
+bool
 miaopi_app_chain_head(int64 id, uint8 *state, uint8 *prev, bool *has_prev)
 {
 	Oid			argtypes[1] = {INT8OID};
@@ -450,11 +451,7 @@ miaopi_app_chain_head(int64 id, uint8 *state, uint8 *prev, bool *has_prev)
 	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read application " INT64_FORMAT, id);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("application " INT64_FORMAT " does not exist", id),
-				 errdetail("An event was recorded for it."),
-				 errhint("Record an application's events once its row is inserted.")));
+		return false;
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	for (i = 0; i < MIAOPI_LEDGER_APP_NCOLS; i++)
@@ -467,6 +464,7 @@ miaopi_app_chain_head(int64 id, uint8 *state, uint8 *prev, bool *has_prev)
 	*has_prev = !isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) == MIAOPI_HASH_LEN;
 	if (*has_prev)
 		memcpy(prev, VARDATA_ANY(DatumGetByteaPP(d)), MIAOPI_HASH_LEN);
+	return true;
 }
 
 /*
@@ -654,6 +652,91 @@ miaopi_event_buf_flush(MiaopiEventBuf *buf)
 	MemoryContextReset(buf->cxt);
 }
 
+/* Collect one event in buf, to be chained and written later */
+static void
+event_buf_append(MiaopiEventBuf *buf, int64 application_id, TimestampTz at,
+				 const char *action, const char *actor, const char *from_status,
+				 const char *to_status, const char *comment, const char *detail)
+{
+	MiaopiLedgerEvent *e;
+	MemoryContext old;
+
+	event_buf_grow(buf);
+	e = &buf->ev[buf->n];
+	e->application_id = application_id;
+	e->at = at;
+	e->action = buf_strdup(buf, action);
+	e->actor = buf_strdup(buf, actor);
+	e->session_actor = buf_strdup(buf, GetUserNameFromId(GetSessionUserId(), false));
+	e->from_status = buf_strdup(buf, from_status);
+	e->to_status = buf_strdup(buf, to_status);
+	e->comment = buf_strdup(buf, comment);
+	old = MemoryContextSwitchTo(buf->cxt);
+	e->detail = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												   CStringGetDatum(detail ? detail : "{}")));
+	MemoryContextSwitchTo(old);
+	e->state = NULL;
+	buf->n++;
+}
+
+/*
+ * The application the INSERT trigger is deciding: its row does not exist
+ * yet, so events recorded for it meanwhile (a licence issued by the
+ * machine) wait here until the trigger knows the row's hash and calls
+ * miaopi_event_flush_deciding.
+ */
+static int64 deciding_app = 0;
+static MiaopiEventBuf deciding_buf;
+
+/*
+ * miaopi_event_begin_deciding says that application id is being decided;
+ * events recorded for it before its row exists are held back.
+ */
+void
+miaopi_event_begin_deciding(int64 id)
+{
+	if (deciding_buf.cxt == NULL)
+		deciding_buf.cxt = AllocSetContextCreate(TopMemoryContext, "miaopi deciding events",
+												 ALLOCSET_SMALL_SIZES);
+	/* whatever an aborted INSERT left behind is gone */
+	deciding_buf.n = 0;
+	deciding_buf.cap = 0;
+	deciding_buf.ev = NULL;
+	deciding_buf.state = NULL;
+	deciding_buf.prev = NULL;
+	deciding_buf.has_prev = NULL;
+	deciding_buf.hash = NULL;
+	MemoryContextReset(deciding_buf.cxt);
+	deciding_app = id;
+}
+
+/*
+ * miaopi_event_flush_deciding writes the events held back for the
+ * application being decided, chained from its hash (NULL: not hashed),
+ * which is also their state, and ends the deciding.
+ */
+void
+miaopi_event_flush_deciding(const uint8 *hash)
+{
+	uint8		zero[MIAOPI_HASH_LEN];
+
+	deciding_app = 0;
+	if (deciding_buf.n == 0)
+		return;
+	memset(zero, 0, sizeof(zero));
+	miaopi_event_buf_chain(&deciding_buf, 0, hash ? hash : zero, hash, hash != NULL);
+	{
+		MiaopiOwnerSwitch owner;
+
+		miaopi_become_owner(&owner);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		miaopi_event_buf_flush(&deciding_buf);
+		SPI_finish();
+		miaopi_restore_user(&owner);
+	}
+}
+
 /*
  * miaopi_event_insert appends one event; detail is a JSON object text or
  * NULL for {}.  application_id 0 records an event of the system chain.
@@ -684,26 +767,8 @@ miaopi_event_insert(int64 application_id, TimestampTz at, const char *action,
 
 	if (miaopi_event_buffer != NULL && application_id != 0)
 	{
-		MiaopiEventBuf *buf = miaopi_event_buffer;
-		MiaopiLedgerEvent *e;
-		MemoryContext old;
-
-		event_buf_grow(buf);
-		e = &buf->ev[buf->n];
-		e->application_id = application_id;
-		e->at = at;
-		e->action = buf_strdup(buf, action);
-		e->actor = buf_strdup(buf, actor);
-		e->session_actor = buf_strdup(buf, GetUserNameFromId(GetSessionUserId(), false));
-		e->from_status = buf_strdup(buf, from_status);
-		e->to_status = buf_strdup(buf, to_status);
-		e->comment = buf_strdup(buf, comment);
-		old = MemoryContextSwitchTo(buf->cxt);
-		e->detail = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-													   CStringGetDatum(detail ? detail : "{}")));
-		MemoryContextSwitchTo(old);
-		e->state = NULL;
-		buf->n++;
+		event_buf_append(miaopi_event_buffer, application_id, at, action, actor,
+						 from_status, to_status, comment, detail);
 		return;
 	}
 	if (!miaopi_ledger_event_columns())
@@ -717,8 +782,20 @@ miaopi_event_insert(int64 application_id, TimestampTz at, const char *action,
 												 CStringGetDatum(detail ? detail : "{}")));
 	if (application_id == 0)
 		system_chain_head(prev, &has_prev);
-	else
-		miaopi_app_chain_head(application_id, state, prev, &has_prev);
+	else if (!miaopi_app_chain_head(application_id, state, prev, &has_prev))
+	{
+		if (application_id == deciding_app)
+		{
+			event_buf_append(&deciding_buf, application_id, at, action, actor,
+							 from_status, to_status, comment, detail);
+			return;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("application " INT64_FORMAT " does not exist", application_id),
+				 errdetail("An event \"%s\" was recorded for it.", action),
+				 errhint("Record an application's events once its row is inserted.")));
+	}
 
 	ev.application_id = application_id;
 	ev.at = at;

@@ -59,7 +59,9 @@ extern void miaopi_app_from_tuple(HeapTuple tuple, TupleDesc tupdesc,
 extern bool miaopi_app_lock(int64 id, bool skip_locked, MiaopiAppRow *row);
 extern void miaopi_app_update(const MiaopiAppRow *row);
 extern void miaopi_app_update_batch(const MiaopiAppRow *rows, int n);
-extern void miaopi_app_chain_head(int64 id, uint8 *state, uint8 *prev, bool *has_prev);
+extern bool miaopi_app_chain_head(int64 id, uint8 *state, uint8 *prev, bool *has_prev);
+extern void miaopi_event_begin_deciding(int64 id);
+extern void miaopi_event_flush_deciding(const uint8 *hash);
 extern void miaopi_event_buf_chain(MiaopiEventBuf *buf, int from, const uint8 *state,
 								   const uint8 *head, bool has_head);
 extern void miaopi_event_buf_flush(MiaopiEventBuf *buf);
