@@ -23,7 +23,8 @@
  * its end).  Once all of pending have ended, everything up to candidate
  * has committed or never will, and a later seal (whose scan starts from
  * the old mark, so it sees those late commits) moves sealed_through to
- * candidate.  When nothing is pending the seal moves it at once.  The scan
+ * candidate.  When nothing is pending the seal moves it at once.
+ * Vacuums hold such a lock too but never insert: they are left out.  The scan
  * reads ids above sealed_through not already in ledger_entry, whose
  * primary key (kind, row_id) keeps a row from two blocks.
  *
@@ -47,6 +48,8 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
+#include "storage/sinvaladt.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -231,13 +234,23 @@ table_lockers(Oid relid, int *count)
 	vxids = GetLockConflicts(&tag, ShareLock, NULL);
 	for (i = 0; VirtualTransactionIdIsValid(vxids[i]); i++)
 		;
-	*count = i;
-	if (i == 0)
-		return NULL;
-	elems = palloc(sizeof(Datum) * i);
+	elems = palloc(sizeof(Datum) * Max(i, 1));
 	for (i = 0; VirtualTransactionIdIsValid(vxids[i]); i++)
+	{
+		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
+
+		/*
+		 * A vacuum holds a lock that conflicts too, but never inserts; left
+		 * in, an autovacuum of a big table would hold the mark back.
+		 */
+		if (proc != NULL && (proc->statusFlags & (PROC_IS_AUTOVACUUM | PROC_IN_VACUUM)))
+			continue;
 		elems[n++] = CStringGetTextDatum(psprintf("%u/%u", (unsigned int) vxids[i].backendId,
 												  (unsigned int) vxids[i].localTransactionId));
+	}
+	*count = n;
+	if (n == 0)
+		return NULL;
 	return construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
