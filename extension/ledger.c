@@ -784,12 +784,12 @@ miaopi_ledger_backfill(PG_FUNCTION_ARGS)
 		args[1] = PointerGetDatum(miaopi_hash_bytea(hash));
 		PG_TRY();
 		{
-			miaopi_internal_update = true;
+			miaopi_allow_update(DatumGetInt64(v[LA_ID]));
 			rc = SPI_execute_plan(upd_app, args, NULL, false, 0);
 		}
 		PG_FINALLY();
 		{
-			miaopi_internal_update = false;
+			miaopi_forbid_update();
 		}
 		PG_END_TRY();
 		if (rc != SPI_OK_UPDATE)

@@ -14,16 +14,15 @@ COMMENT ON COLUMN miaopi.application.hash IS
 
 -- Events of no application (application_id 0 in 1.0) form the system chain.
 ALTER TABLE miaopi.event ALTER COLUMN application_id DROP NOT NULL;
+-- session_actor (session_user) comes with 15-roles.
 ALTER TABLE miaopi.event
-	ADD COLUMN session_actor text,
+	ADD COLUMN IF NOT EXISTS session_actor text,
 	ADD COLUMN chain text GENERATED ALWAYS AS (
 		CASE WHEN application_id IS NULL THEN 'system'::text
 		ELSE 'application/'::text OPERATOR(pg_catalog.||) (application_id)::text END) STORED,
 	ADD COLUMN state bytea,
 	ADD COLUMN prev_hash bytea,
 	ADD COLUMN hash bytea;
-COMMENT ON COLUMN miaopi.event.session_actor IS
-	'The login role (session_user) behind the event, whatever SET ROLE said';
 COMMENT ON COLUMN miaopi.event.chain IS
 	'The hash chain the event belongs to: application/<id>, or system for events of no application';
 COMMENT ON COLUMN miaopi.event.state IS
