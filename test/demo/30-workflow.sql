@@ -11,8 +11,22 @@
 SELECT to_regprocedure('miaopi.act(bigint,text,text)') IS NOT NULL AS has_act,
 	   to_regclass('miaopi.clock') IS NOT NULL AS has_clock \gset
 \if :has_act
-CREATE ROLE demo_reviewer;
+-- Two people: the reviewer logs in on her own (as-reviewer.psql); the decider
+-- is this connection, under SET ROLE demo_decider.
+\set demo_user :USER
+\getenv pw PGPASSWORD
+\if :{?pw}
+\else
+\set pw demo
+\endif
+CREATE ROLE demo_reviewer LOGIN PASSWORD :'pw';
 CREATE ROLE demo_decider;
+SELECT to_regprocedure('miaopi.create_roles()') IS NOT NULL AS has_roles \gset
+\if :has_roles
+-- miaopi_reviewer acts on every service (its scope rows)
+SELECT miaopi.create_roles() \gset
+GRANT miaopi_reviewer TO demo_reviewer, demo_decider;
+\endif
 GRANT USAGE ON SCHEMA miaopi TO demo_reviewer, demo_decider;
 GRANT SELECT ON miaopi.application, miaopi.clock TO demo_reviewer, demo_decider;
 GRANT EXECUTE ON FUNCTION miaopi.act(bigint, text, text) TO demo_reviewer, demo_decider;
@@ -39,11 +53,12 @@ WHERE service_code = 'housing-fund-rent-withdrawal' AND status = 'pending' \gset
 \echo
 \echo '   Three of them, moved by hand (each act() returns the new status):'
 \echo '   放射工作人员证 (licence): the reviewer accepts and reviews, the decider approves'
-SET ROLE demo_reviewer;
+\set now '2026-12-02 09:30+08'
+\ir as-reviewer.psql
 SELECT miaopi.act(:lic, 'accept') AS s \gset
 SELECT miaopi.act(:lic, 'review', '培训证明原件已核验，体检复查合格') AS s \gset
-RESET ROLE;
-SET miaopi.clock_now = '2026-12-02 14:10+08';
+\set now '2026-12-02 14:10+08'
+\ir as-staff.psql
 SET ROLE demo_decider;
 SELECT miaopi.act(:lic, 'approve', '同意发证') AS s \gset
 RESET ROLE;
@@ -114,19 +129,19 @@ SELECT to_regprocedure('miaopi.notice(bigint)') IS NOT NULL AS has_notice \gset
 \echo '   The one-time notice (一次性告知) sent for the supplement:'
 SELECT miaopi.notice(:supplement) AS notice;
 \endif
-CREATE TEMP TABLE demo_kept AS SELECT unnest(ARRAY[:hearing, :inspect]::bigint[]) AS id;
+CREATE TABLE public.demo_kept AS SELECT unnest(ARRAY[:hearing, :inspect]::bigint[]) AS id;
 GRANT SELECT ON demo_kept TO demo_reviewer, demo_decider;
 
 \echo
 \echo '   Thursday 2026-12-03: the staff work through what was submitted before 11-30'
 \echo '   (except a few from the first days of November, left open: they will be overdue)'
-SET miaopi.clock_now = '2026-12-03 16:00+08';
+\set now '2026-12-03 16:00+08'
+\ir as-reviewer.psql
 DO $wf$
 DECLARE
 	a			record;
 BEGIN
 	-- the reviewer accepts, and reviews the licences
-	EXECUTE 'SET ROLE demo_reviewer';
 	FOR a IN SELECT id, service_code FROM miaopi.application
 			 WHERE status = 'pending' AND submitted_at < '2026-11-30 00:00+08'
 				AND NOT (submitted_at < '2026-11-04 00:00+08' AND id % 5 = 0)
@@ -137,6 +152,13 @@ BEGIN
 			PERFORM miaopi.act(a.id, 'review', '已核验');
 		END IF;
 	END LOOP;
+END
+$wf$;
+\ir as-staff.psql
+DO $wf$
+DECLARE
+	a			record;
+BEGIN
 	-- the decider decides: approve, unless a reject-worthy doubt (every 4th)
 	EXECUTE 'SET ROLE demo_decider';
 	FOR a IN SELECT id FROM miaopi.application
