@@ -940,6 +940,8 @@ miaopi_act(PG_FUNCTION_ARGS)
 		appendStringInfoChar(&detail, '}');
 	}
 
+	/* one more step taken, for the statistics (clock.h) */
+	row.clock_flags = MIAOPI_FLAGS_ADD_STEP(row.clock_flags);
 	miaopi_app_update(&row);
 	miaopi_event_insert(id, now, action_names[act], actor,
 						miaopi_status_name(old_status), miaopi_status_name(row.status),
