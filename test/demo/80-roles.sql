@@ -4,7 +4,7 @@
 \echo
 \echo '== Roles and scopes: who may do what'
 SET client_min_messages = warning;
-SELECT miaopi.create_roles();
+SELECT 'miaopi_admin, miaopi_agency, miaopi_reviewer, miaopi_analyst' AS "create_roles(): NOLOGIN roles" FROM miaopi.create_roles();
 
 SELECT service, version FROM miaopi.load_rules($y$
 service: demo-roles-permit
