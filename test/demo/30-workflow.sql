@@ -98,7 +98,7 @@ GRANT EXECUTE ON FUNCTION miaopi.pause(bigint, text), miaopi.resume(bigint),
 	miaopi.extend(bigint, int, text) TO demo_reviewer;
 SET SESSION AUTHORIZATION demo_reviewer;
 SELECT miaopi.act(:hearing, 'accept') AS s, miaopi.act(:inspect, 'accept') AS s2 \gset
-SELECT miaopi.pause(:hearing, 'hearing');
+SELECT miaopi.pause(:hearing, 'hearing') AS paused \gset
 SELECT 'a hearing (听证): the clock pauses, the time is not counted' AS "what", :hearing AS id,
 	   (SELECT status FROM miaopi.clock WHERE application = :hearing) AS status,
 	   (SELECT paused FROM miaopi.clock WHERE application = :hearing)::text AS result
