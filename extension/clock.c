@@ -55,6 +55,7 @@
 
 #include "calendar.h"
 #include "clock.h"
+#include "commitment.h"
 #include "miaopi.h"
 #include "service.h"
 #include "workflow.h"
@@ -72,7 +73,7 @@ typedef struct ClockFnCache
 
 static const char *const status_names[] = {
 	"pending", "supplement", "accepted", "reviewed",
-	"approved", "rejected", "refused", "withdrawn"
+	"approved", "rejected", "refused", "withdrawn", "revoked"
 };
 static const char *const light_names[] = {"green", "yellow", "red", "overdue"};
 
@@ -169,7 +170,8 @@ miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
 	const char *cal = svc->calendar;
 	bool		closed = MIAOPI_HAS_TS(row->closed_at);
 	bool		decided = (row->status == MIAOPI_ST_APPROVED ||
-						   row->status == MIAOPI_ST_REJECTED);
+						   row->status == MIAOPI_ST_REJECTED ||
+						   row->status == MIAOPI_ST_REVOKED);
 	bool		prov = (row->clock_flags & MIAOPI_FLAG_PROVISIONAL) != 0;
 	TimestampTz step_at;
 
@@ -664,6 +666,9 @@ miaopi_sweep(PG_FUNCTION_ARGS)
 		found += sweep_one(ids[i], now);
 		CHECK_FOR_INTERRUPTS();
 	}
+
+	/* Verifications of commitments past due (commitment.c) */
+	found += miaopi_commitment_sweep(now);
 
 	SPI_finish();
 	miaopi_restore_user(&owner);
