@@ -622,7 +622,7 @@ mr_build_policy(MrCtx *ctx, MrService *svc, const MrYNode *root)
 		mr_fail_expr(ctx, MR_ERR_RULE, pol->benefit->expr->pos,
 					 "benefit must be a decimal expression, not %s",
 					 mr_type_name(pol->benefit->expr->type, tb, sizeof(tb)));
-		mr_hint(ctx, "The benefit is the amount granted, such as min(payload.rd_expense * 0.1, 500000).");
+		mr_hint(ctx, "The benefit is the amount granted, such as payload.rd_expense * 0.1.");
 		return false;
 	}
 	ctx->rule = NULL;
