@@ -159,6 +159,15 @@ run_test(MiaopiProgram *prog, MrTest *test)
 			in.materials[i] = text_from_utf8(test->materials[i]);
 		in.nmaterials = test->nmaterials;
 	}
+	if (test->ncommitments > 0)
+	{
+		int			i;
+
+		in.commitments = palloc(sizeof(Datum) * test->ncommitments);
+		for (i = 0; i < test->ncommitments; i++)
+			in.commitments[i] = text_from_utf8(test->commitments[i]);
+		in.ncommitments = test->ncommitments;
+	}
 	in.now = miaopi_now();
 	if (test->now && !miaopi_parse_timestamptz(test->now, strlen(test->now), &in.now))
 		ereport(ERROR,
@@ -460,6 +469,18 @@ miaopi_evaluate_sql(PG_FUNCTION_ARGS)
 	v.val.binary.data = &dec.reasons->root;
 	v.val.binary.len = VARSIZE(dec.reasons) - VARHDRSZ;
 	pushJsonbValue(&ps, WJB_VALUE, &v);
+
+	/* what was fetched (from:) and decided on, when the service fetches */
+	if (dec.payload != NULL)
+	{
+		k.val.string.val = "payload";
+		k.val.string.len = strlen("payload");
+		pushJsonbValue(&ps, WJB_KEY, &k);
+		v.type = jbvBinary;
+		v.val.binary.data = &dec.payload->root;
+		v.val.binary.len = VARSIZE(dec.payload) - VARHDRSZ;
+		pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
 
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL)));
 }

@@ -84,3 +84,77 @@ COMMENT ON COLUMN miaopi.clock.verify_due IS
 	'End of the last working day to verify what was committed (告知承诺); NULL without commitments';
 COMMENT ON COLUMN miaopi.clock.verify_light IS
 	'Light of an open verification: green, yellow within 2 working days of verify_due, overdue past it; NULL once closed';
+
+-- ====================================================================
+-- Policies (政策通: 惠企政策精准送、补贴申报一次办)
+-- ====================================================================
+
+ALTER TABLE miaopi.service DROP CONSTRAINT service_kind_valid;
+ALTER TABLE miaopi.service ADD CONSTRAINT service_kind_valid
+	CHECK (kind IN ('licence', 'public_service', 'filing', 'policy'));
+
+CREATE TABLE miaopi.policy_match (
+	id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	service_code	text NOT NULL,
+	ruleset_id		bigint NOT NULL,
+	applicant_id	text NOT NULL,
+	eligible		boolean NOT NULL,
+	benefit			numeric,
+	failed			text[] NOT NULL DEFAULT '{}',
+	matched_at		timestamptz NOT NULL,
+	notified_at		timestamptz,
+	confirmed_at	timestamptz,
+	application_id	bigint,
+	CONSTRAINT policy_match_once UNIQUE (ruleset_id, applicant_id)
+);
+COMMENT ON TABLE miaopi.policy_match IS
+	'One match of a policy''s ruleset with one applicant of its audience: eligible or not, the benefit, what failed';
+-- No foreign keys: push() writes a row per audience member, and rulesets
+-- and applications are never deleted (their guards refuse it), so the
+-- per-row RI checks would cost without protecting anything.
+COMMENT ON COLUMN miaopi.policy_match.failed IS
+	'Ids of the checks (or codes such as missing_material, policy_open) that did not pass';
+COMMENT ON COLUMN miaopi.policy_match.notified_at IS
+	'When push() announced the match on the miaopi_policy channel';
+COMMENT ON COLUMN miaopi.policy_match.confirmed_at IS
+	'When the applicant confirmed (confirm, apply_all) or push filed it (apply: auto)';
+COMMENT ON COLUMN miaopi.policy_match.application_id IS
+	'The application filed for the match, once filed';
+CREATE INDEX policy_match_applicant ON miaopi.policy_match (service_code, applicant_id, id);
+CREATE INDEX policy_match_application ON miaopi.policy_match (application_id)
+	WHERE application_id IS NOT NULL;
+SELECT pg_catalog.pg_extension_config_dump('miaopi.policy_match', '');
+SELECT pg_catalog.pg_extension_config_dump('miaopi.policy_match_id_seq', '');
+REVOKE ALL ON TABLE miaopi.policy_match FROM PUBLIC;
+
+CREATE FUNCTION miaopi.match(applicant_id text)
+RETURNS TABLE (service text, name text, eligible boolean, benefit numeric, failed text[], reasons jsonb)
+AS 'MODULE_PATHNAME', 'miaopi_match'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 20;
+COMMENT ON FUNCTION miaopi.match(text) IS
+	'Every open policy for one applicant: eligible or not, the benefit, and what stands in the way';
+REVOKE ALL ON FUNCTION miaopi.match(text) FROM PUBLIC;
+
+CREATE FUNCTION miaopi.push(service text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'miaopi_push'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.push(text) IS
+	'Evaluates a policy over its whole audience, records one match per applicant and ruleset, notifies miaopi_policy and, for apply: auto, files the applications; returns the matches recorded';
+REVOKE ALL ON FUNCTION miaopi.push(text) FROM PUBLIC;
+
+CREATE FUNCTION miaopi.confirm(match_id bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'miaopi_confirm'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.confirm(bigint) IS
+	'One-click confirmation of an eligible match: files its application and returns the application id';
+REVOKE ALL ON FUNCTION miaopi.confirm(bigint) FROM PUBLIC;
+
+CREATE FUNCTION miaopi.apply_all(applicant_id text)
+RETURNS TABLE (service text, application_id bigint, status text)
+AS 'MODULE_PATHNAME', 'miaopi_apply_all'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.apply_all(text) IS
+	'Files an application for every open policy the applicant is eligible for and has not applied to yet';
+REVOKE ALL ON FUNCTION miaopi.apply_all(text) FROM PUBLIC;

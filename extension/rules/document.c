@@ -809,10 +809,11 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			mr_hint(ctx, "A check id is lower-case letters, digits, \"_\" and \"-\", starts with a letter or digit, and has at most 63 bytes.");
 			return false;
 		}
-		if (strcmp(c->id, "invalid_payload") == 0 || strcmp(c->id, "missing_material") == 0)
+		if (strcmp(c->id, "invalid_payload") == 0 || strcmp(c->id, "missing_material") == 0 ||
+			strcmp(c->id, "policy_open") == 0)
 		{
 			mr_fail_node(ctx, MR_ERR_RULE, v, "check id \"%s\" is reserved", c->id);
-			mr_hint(ctx, "The codes invalid_payload and missing_material belong to the built-in checks.");
+			mr_hint(ctx, "The codes invalid_payload, missing_material and policy_open belong to the built-in checks.");
 			return false;
 		}
 		if ((j = firstdup[i]) >= 0)

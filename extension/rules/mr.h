@@ -337,6 +337,8 @@ typedef struct MrTest
 	const char *payload_json;	/* the payload mapping rendered as JSON */
 	int			nmaterials;
 	const char **materials;
+	int			ncommitments;	/* materials committed to (告知承诺) */
+	const char **commitments;
 	MrExpect	expect;
 	bool		has_failed;		/* "failed:" given */
 	int			nfailed;
