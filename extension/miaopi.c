@@ -148,7 +148,7 @@ _PG_init(void)
 							 "Off runs every lookup as a prepared SQL query instead.",
 							 &miaopi_lookup_direct,
 							 true,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 

@@ -356,3 +356,21 @@ miaopi_service_generation(void)
 {
 	return service_cache_stale ? 0 : service_generation;
 }
+
+/*
+ * miaopi_service_copy returns a copy of svc in the current memory context,
+ * for a caller that must use it across work that may look services up
+ * again (an evaluation, whose lookups may run code that evaluates another
+ * application and so reloads the cache).
+ */
+MiaopiService *
+miaopi_service_copy(const MiaopiService *svc)
+{
+	MiaopiService *copy = palloc(sizeof(MiaopiService));
+
+	*copy = *svc;
+	copy->next = NULL;
+	copy->code = pstrdup(svc->code);
+	copy->calendar = pstrdup(svc->calendar);
+	return copy;
+}

@@ -56,6 +56,7 @@ typedef struct MiaopiService
 extern const MiaopiService *miaopi_service_lookup(const char *code, int len,
 												  bool missing_ok);
 extern uint64 miaopi_service_generation(void);
+extern MiaopiService *miaopi_service_copy(const MiaopiService *svc);
 extern const char *miaopi_step_name(MiaopiStep step);
 extern const char *miaopi_kind_name(MiaopiKind kind);
 

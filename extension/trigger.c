@@ -249,7 +249,8 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	require_column(ISNULL(COL_APPLICANT_ID), "applicant_id");
 	require_column(ISNULL(COL_PAYLOAD), "payload");
 
-	svc = miaopi_service_or_error(DatumGetTextPP(VAL(COL_SERVICE_CODE)));
+	/* a copy: a lookup's code may reload the service cache under us */
+	svc = miaopi_service_copy(miaopi_service_or_error(DatumGetTextPP(VAL(COL_SERVICE_CODE))));
 
 	memset(&in, 0, sizeof(in));
 	t = DatumGetTextPP(VAL(COL_APPLICANT_ID));

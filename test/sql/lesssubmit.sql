@@ -1,5 +1,12 @@
 -- Less to submit: fields fetched from agency data (from:), the credit lane
 -- (waived_if:) and commitments (告知承诺) with their verification.
+-- in a database of its own, so that ids and counts do not depend on other tests
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS miaopi_lesssubmit;
+RESET client_min_messages;
+CREATE DATABASE miaopi_lesssubmit;
+\c miaopi_lesssubmit
+CREATE EXTENSION miaopi;
 SET miaopi.clock_now = '2026-12-01 10:00:00+08';
 SET timezone = 'Asia/Shanghai';
 CREATE SCHEMA agency;
@@ -202,3 +209,6 @@ SELECT miaopi.act(:app4, 'accept');
 SELECT miaopi.act(:app4, 'approve');
 SELECT verify_days, verify_due FROM miaopi.application WHERE id = :app4;
 SELECT action, detail FROM miaopi.event WHERE application_id = :app4 AND action = 'commitment';
+
+\c contrib_regression
+DROP DATABASE miaopi_lesssubmit;

@@ -1,5 +1,12 @@
 -- Policies (政策通): load-time validation, match(), push(), confirm(),
 -- apply_all(), the open window and a new version pushed again.
+-- in a database of its own, so that ids and counts do not depend on other tests
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS miaopi_policy;
+RESET client_min_messages;
+CREATE DATABASE miaopi_policy;
+\c miaopi_policy
+CREATE EXTENSION miaopi;
 SET miaopi.clock_now = '2026-12-01 10:00:00+08';
 SET timezone = 'Asia/Shanghai';
 CREATE SCHEMA ent;
@@ -145,7 +152,6 @@ SELECT count(*) AS nothing_recorded FROM miaopi.policy_match;
 -- ====================================================================
 -- push()
 -- ====================================================================
-LISTEN miaopi_policy;
 SELECT miaopi.push('rd-grant') AS matched;
 SELECT count(*) AS matches, count(*) FILTER (WHERE eligible) AS eligible,
 	   count(application_id) AS filed, count(notified_at) AS notified
@@ -165,7 +171,6 @@ SELECT miaopi.push('hire-grant') AS matched;
 SELECT count(*) FILTER (WHERE eligible) AS eligible, count(application_id) AS filed
 FROM miaopi.policy_match WHERE service_code = 'hire-grant';
 SELECT action, detail FROM miaopi.event WHERE action = 'policy_push' ORDER BY id;
-UNLISTEN miaopi_policy;
 
 -- outside its window a policy matches nobody
 SELECT miaopi.push('old-grant') AS matched_outside_window;
@@ -233,3 +238,6 @@ SELECT miaopi.push('rd-grant') AS matched_after_window;
 RESET ROLE;
 DROP OWNED BY policy_loader;
 DROP ROLE policy_loader;
+
+\c contrib_regression
+DROP DATABASE miaopi_policy;
