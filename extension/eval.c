@@ -1941,7 +1941,8 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 		{
 			result = "fail";
 			st.failed = false;
-			detail = explain_false(&st, check->expr);
+			if (!in->outcome_only)
+				detail = explain_false(&st, check->expr);
 		}
 
 		if (strcmp(result, "pass") != 0)
@@ -1959,7 +1960,8 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 		out->benefit = eval_benefit(&st, svc->policy, &out->benefit_error);
 	miaopi_lookup_finish(&st.lookups);
 
-	out->reasons = reasons_jsonb(&reasons);
+	/* push() needs only the outcome, not the reasons' JSON */
+	out->reasons = in->outcome_only ? NULL : reasons_jsonb(&reasons);
 
 	if (any_reject)
 		out->decision = MR_EXPECT_REJECT;

@@ -36,6 +36,8 @@ typedef struct MiaopiInput
 	int			channel_len;
 	TimestampTz submitted_at;
 	TimestampTz now;			/* what today() and now() see */
+	bool		outcome_only;	/* decision and not_passed only: no
+								 * explanations, reasons NULL (push) */
 } MiaopiInput;
 
 typedef struct MiaopiDecision

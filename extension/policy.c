@@ -142,7 +142,7 @@ require_policy(const MiaopiService *svc, MiaopiProgram *prog, const char *fn)
  */
 static void
 evaluate_for(MiaopiProgram *prog, Jsonb *payload, const char *applicant, int len,
-			 const char *channel, TimestampTz now, PolicyOutcome *out)
+			 const char *channel, TimestampTz now, bool outcome_only, PolicyOutcome *out)
 {
 	MiaopiInput in;
 	MiaopiDecision dec;
@@ -159,6 +159,7 @@ evaluate_for(MiaopiProgram *prog, Jsonb *payload, const char *applicant, int len
 	in.channel_len = strlen(channel);
 	in.now = now;
 	in.submitted_at = now;
+	in.outcome_only = outcome_only;
 	miaopi_evaluate(prog, &in, &dec);
 
 	nfailed = dec.nnot_passed + (dec.benefit == NULL ? 1 : 0);
@@ -332,7 +333,7 @@ outcome_of(const PolicyRef *ref, const char *applicant, Jsonb *payload, Timestam
 		}
 	}
 	if (in_audience(prog, applicant))
-		evaluate_for(prog, payload, applicant, strlen(applicant), "online", now, out);
+		evaluate_for(prog, payload, applicant, strlen(applicant), "online", now, false, out);
 	else
 		not_in_audience(prog->svc->policy, out);
 	*prog_out = prog;
@@ -605,7 +606,7 @@ miaopi_push(PG_FUNCTION_ARGS)
 				CHECK_FOR_INTERRUPTS();
 				key = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(key));
 				evaluate_for(prog, payload, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), "auto",
-							 now, &out);
+							 now, true, &out);
 				ids[r] = PointerGetDatum(key);
 				elig[r] = out.eligible;
 				bnulls[r] = (out.benefit == NULL);

@@ -772,7 +772,7 @@ CREATE TABLE miaopi.policy_match (
 	id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	service_code	text NOT NULL,
 	ruleset_id		bigint NOT NULL,
-	applicant_id	text NOT NULL,
+	applicant_id	text COLLATE "C" NOT NULL,
 	eligible		boolean NOT NULL,
 	benefit			numeric,
 	failed			text[] NOT NULL DEFAULT '{}',
