@@ -1625,10 +1625,11 @@ value_to_jsonb(const Value *v, JsonbValue *jv)
  * Fill every fetched field (from:) in declaration order, replacing whatever
  * the client sent; a source with no row, or one that cannot be read, leaves
  * the field missing.  Returns the payload with the fetched values merged in
- * (JSON null for a missing one), or NULL when the service fetches nothing.
+ * (JSON null for a missing one), or NULL when the service fetches nothing or
+ * build is false (the outcome only).
  */
 static Jsonb *
-fetch_fields(EvalState *st)
+fetch_fields(EvalState *st, bool build)
 {
 	MrService  *svc = st->svc;
 	JsonbParseState *ps = NULL;
@@ -1645,11 +1646,9 @@ fetch_fields(EvalState *st)
 
 		if (field->from == NULL)
 			continue;
-		if (!any)
-		{
+		if (!any && build)
 			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-			any = true;
-		}
+		any = true;
 		if (!eval_detached(st, field->from, &v) || v.kind == MR_TYPE_NULL)
 			v = missing_value;
 		else if (field->type.kind == MR_TYPE_DECIMAL && v.kind == MR_TYPE_INT)
@@ -1660,6 +1659,8 @@ fetch_fields(EvalState *st)
 			v.u.n = int64_to_numeric(i);
 		}
 		st->fields[f] = v;
+		if (!build)
+			continue;			/* the outcome only: no payload to store */
 		k.type = jbvString;
 		k.val.string.val = (char *) field->name;
 		k.val.string.len = strlen(field->name);
@@ -1667,7 +1668,7 @@ fetch_fields(EvalState *st)
 		value_to_jsonb(&v, &jv);
 		pushJsonbValue(&ps, WJB_VALUE, &jv);
 	}
-	if (!any)
+	if (!any || !build)
 		return NULL;
 	extra = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
@@ -1861,7 +1862,7 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 
 	/* the payload's declared shape, then what is fetched from agency data */
 	extract_fields(&st, &problems);
-	out->payload = fetch_fields(&st);
+	out->payload = fetch_fields(&st, !in->outcome_only);
 	foreach(lc, problems)
 	{
 		add_reason(&reasons, "invalid_payload", "fail", "reject",

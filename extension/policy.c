@@ -167,20 +167,23 @@ evaluate_for(MiaopiProgram *prog, Jsonb *payload, const char *applicant, int len
 	initStringInfo(&buf);
 	for (i = 0; i < dec.nnot_passed; i++)
 	{
-		items[i] = CStringGetTextDatum(dec.not_passed[i]);
+		if (!outcome_only)
+			items[i] = CStringGetTextDatum(dec.not_passed[i]);
 		if (i > 0)
 			appendStringInfoChar(&buf, ',');
 		appendStringInfoString(&buf, dec.not_passed[i]);
 	}
 	if (dec.benefit == NULL)
 	{
-		items[i] = CStringGetTextDatum("benefit");
+		if (!outcome_only)
+			items[i] = CStringGetTextDatum("benefit");
 		appendStringInfoString(&buf, i > 0 ? ",benefit" : "benefit");
 	}
 
 	out->eligible = (nfailed == 0);
 	out->benefit = dec.benefit;
-	out->failed = construct_array(items, nfailed, TEXTOID, -1, false, TYPALIGN_INT);
+	out->failed = outcome_only ? NULL :
+		construct_array(items, nfailed, TEXTOID, -1, false, TYPALIGN_INT);
 	out->failed_list = buf.data;
 	out->reasons = dec.reasons;
 }
@@ -508,6 +511,7 @@ miaopi_push(PG_FUNCTION_ARGS)
 	int64		filed = 0;
 	int			batchno = 0;
 	bool		open;
+	bool		pushed_before = false;
 	StringInfoData detail;
 	Oid			ins_types[7] = {TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTARRAYOID, BOOLARRAYOID,
 		NUMERICARRAYOID, TEXTARRAYOID};
@@ -529,23 +533,40 @@ miaopi_push(PG_FUNCTION_ARGS)
 
 	if (open)
 	{
-		plans.insert = SPI_prepare(
-								   "INSERT INTO miaopi.policy_match AS pm (service_code, ruleset_id, applicant_id,"
-								   " eligible, benefit, failed, matched_at, notified_at)"
-								   " SELECT $1, $2, n.a, n.e, n.b,"
-								   " pg_catalog.string_to_array(n.f, ','), $3, $3"
-								   " FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
-								   " pg_catalog.unnest($7)) AS n(a, e, b, f)"
-								   " WHERE NOT EXISTS (SELECT 1 FROM (SELECT l.eligible, l.benefit, l.failed"
-								   "  FROM miaopi.policy_match l"
-								   "  WHERE l.service_code OPERATOR(pg_catalog.=) $1"
-								   "  AND l.applicant_id OPERATOR(pg_catalog.=) n.a"
-								   "  ORDER BY l.id DESC LIMIT 1) last"
-								   "  WHERE last.eligible OPERATOR(pg_catalog.=) n.e"
-								   "  AND last.benefit IS NOT DISTINCT FROM n.b"
-								   "  AND last.failed OPERATOR(pg_catalog.=) pg_catalog.string_to_array(n.f, ','))"
-								   " ON CONFLICT (ruleset_id, applicant_id) DO NOTHING"
-								   " RETURNING pm.id, pm.eligible",
+		/*
+		 * Only a policy pushed before has outcomes to compare with; the
+		 * first push of a policy skips that probe per row.
+		 */
+		{
+			Datum		arg = CStringGetTextDatum(svc.code);
+			Oid			argtype = TEXTOID;
+
+			if (SPI_execute_with_args("SELECT 1 FROM miaopi.policy_match m"
+									  " WHERE m.service_code OPERATOR(pg_catalog.=) $1 LIMIT 1",
+									  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not read the matches of policy \"%s\"", svc.code);
+			pushed_before = SPI_processed > 0;
+		}
+		plans.insert = SPI_prepare(psprintf(
+											"INSERT INTO miaopi.policy_match AS pm (service_code, ruleset_id, applicant_id,"
+											" eligible, benefit, failed, matched_at, notified_at)"
+											" SELECT $1, $2, n.a, n.e, n.b,"
+											" pg_catalog.string_to_array(n.f, ','), $3, $3"
+											" FROM ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+											" pg_catalog.unnest($7)) AS n(a, e, b, f)"
+											" %s"
+											" ON CONFLICT (ruleset_id, applicant_id) DO NOTHING"
+											" RETURNING pm.id, pm.eligible",
+											pushed_before ?
+											" WHERE NOT EXISTS (SELECT 1 FROM (SELECT l.eligible, l.benefit, l.failed"
+											"  FROM miaopi.policy_match l"
+											"  WHERE l.service_code OPERATOR(pg_catalog.=) $1"
+											"  AND l.applicant_id OPERATOR(pg_catalog.=) n.a"
+											"  ORDER BY l.id DESC LIMIT 1) last"
+											"  WHERE last.eligible OPERATOR(pg_catalog.=) n.e"
+											"  AND last.benefit IS NOT DISTINCT FROM n.b"
+											"  AND last.failed OPERATOR(pg_catalog.=) pg_catalog.string_to_array(n.f, ','))"
+											: ""),
 								   7, ins_types);
 		plans.file = SPI_prepare(
 								 "WITH m AS (SELECT pm.id, pm.applicant_id FROM miaopi.policy_match pm"
