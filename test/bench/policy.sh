@@ -50,27 +50,41 @@ checks:
 $y$, i, i, i * 10)) \g /dev/null
 
 CREATE TEMP TABLE result (measure text, value numeric, target text);
+-- CPU seconds this backend has used (utime + stime of /proc/<pid>/stat, in
+-- clock ticks of 1/100 s): on a busy shared machine the wall clock mostly
+-- measures the other users, the CPU time what push() itself costs
+CREATE FUNCTION pg_temp.cpu_s() RETURNS numeric LANGUAGE sql AS $$
+	SELECT (f[12]::numeric + f[13]::numeric) / 100   -- fields 14 and 15, counted from the state (3)
+	FROM (SELECT string_to_array(split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ') ', 2), ' ') AS f) s
+$$;
 DO $$
 DECLARE
 	t0 timestamptz;
+	c0 numeric;
 	k bigint;
 	i int;
 BEGIN
+	c0 := pg_temp.cpu_s();
 	t0 := clock_timestamp();
 	k := miaopi.push('bench-grant-1');
 	INSERT INTO result VALUES ('policy: push over ' || k || ' audience rows, two lookups each (s)',
 		round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2), '<= 5');
+	INSERT INTO result VALUES ('policy: the same push, CPU seconds of its backend',
+		round(pg_temp.cpu_s() - c0, 2), '<= 5');
 	t0 := clock_timestamp();
 	k := miaopi.push('bench-grant-1');
 	INSERT INTO result VALUES ('policy: push of the same version again, ' || k || ' new matches (s)',
 		round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2), 'info');
 	PERFORM count(*) FROM miaopi.match('C0000777');	-- warm the caches
+	c0 := pg_temp.cpu_s();
 	t0 := clock_timestamp();
 	FOR i IN 1..500 LOOP
 		PERFORM count(*) FROM miaopi.match('C' || lpad((i * 97 % 90000 + 1)::text, 7, '0'));
 	END LOOP;
 	INSERT INTO result VALUES ('policy: match() over 20 open policies (ms)',
 		round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000 / 500, 3), '<= 2');
+	INSERT INTO result VALUES ('policy: the same match(), CPU ms of its backend',
+		round((pg_temp.cpu_s() - c0) * 1000 / 500, 3), '<= 2');
 END $$;
 
 -- index probes per INSERT with one from: field, counted in one transaction
