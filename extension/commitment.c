@@ -92,24 +92,29 @@ read_verify_row(int64 id, VerifyRow *vr)
 	return true;
 }
 
-/* Run one UPDATE of miaopi.application as miaopi's own function */
+/*
+ * Run one UPDATE of application id ($1 of sql) as miaopi's own function:
+ * the guard lets exactly that row's UPDATE through.
+ */
 static void
-internal_update(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls)
+internal_update(int64 id, const char *sql, int nargs, Oid *argtypes, Datum *values,
+				const char *nulls)
 {
 	int			rc;
 
-	miaopi_internal_update = true;
 	PG_TRY();
 	{
+		miaopi_allow_update(id);
 		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
 	}
 	PG_FINALLY();
 	{
-		miaopi_internal_update = false;
+		miaopi_forbid_update();
 	}
 	PG_END_TRY();
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "could not update application: %s", SPI_result_code_string(rc));
+	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "could not update application " INT64_FORMAT ": %s", id,
+			 SPI_result_code_string(rc));
 }
 
 /*
@@ -128,7 +133,7 @@ miaopi_commitment_on_approve(int64 id, const MiaopiService *svc, TimestampTz now
 		return;
 	values[0] = Int64GetDatum(id);
 	values[1] = TimestampTzGetDatum(miaopi_add_working_days(svc->calendar, now, vr.days, NULL));
-	internal_update("UPDATE miaopi.application SET verify_due = $2"
+	internal_update(id, "UPDATE miaopi.application SET verify_due = $2"
 					" WHERE id OPERATOR(pg_catalog.=) $1", 2, argtypes, values, NULL);
 	initStringInfo(&detail);
 	appendStringInfo(&detail, "{\"verify_days\": %d, \"verify_due\": ", vr.days);
@@ -216,11 +221,11 @@ miaopi_commitment_act(int64 id, const char *action, const char *comment,
 	values[0] = Int64GetDatum(id);
 	values[1] = TimestampTzGetDatum(now);
 	if (failed)
-		internal_update("UPDATE miaopi.application SET verified_at = $2, status = 'revoked',"
+		internal_update(id, "UPDATE miaopi.application SET verified_at = $2, status = 'revoked',"
 						" closed_at = COALESCE(closed_at, $2)"
 						" WHERE id OPERATOR(pg_catalog.=) $1", 2, argtypes, values, NULL);
 	else
-		internal_update("UPDATE miaopi.application SET verified_at = $2"
+		internal_update(id, "UPDATE miaopi.application SET verified_at = $2"
 						" WHERE id OPERATOR(pg_catalog.=) $1", 2, argtypes, values, NULL);
 
 	if (failed)

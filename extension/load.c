@@ -35,6 +35,8 @@
 #include "eval.h"
 #include "lookup.h"
 #include "miaopi.h"
+#include "scope.h"
+#include "service.h"
 #include "trigger.h"
 
 /* Error context while one service of a load is processed */
@@ -200,6 +202,29 @@ run_test(MiaopiProgram *prog, MrTest *test)
 						   miaopi_expect_name(dec.decision), got_failed),
 				 errhint("Fix the rules or the test. The reasons were: %s", reasons)));
 	}
+}
+
+/*
+ * check_load_scope refuses a load for a service the caller has no load
+ * scope for: in the department the document gives it and, for a service
+ * that exists, in the department it has now (so that no one moves another
+ * department's service into their own).
+ */
+static void
+check_load_scope(Oid caller, MrService *svc)
+{
+	char	   *code = pg_any_to_server(svc->code, strlen(svc->code), PG_UTF8);
+	char	   *department = svc->department ?
+		pg_any_to_server(svc->department, strlen(svc->department), PG_UTF8) : NULL;
+	const MiaopiService *current;
+
+	miaopi_scope_check(caller, MIAOPI_SCOPE_LOAD, department, code);
+	current = miaopi_service_lookup(code, strlen(code), true);
+	if (current != NULL &&
+		!(current->department == NULL && department == NULL) &&
+		!(current->department != NULL && department != NULL &&
+		  strcmp(current->department, department) == 0))
+		miaopi_scope_check(caller, MIAOPI_SCOPE_LOAD, current->department, code);
 }
 
 /* Fail clearly on an unknown calendar rather than on the foreign key */
@@ -373,6 +398,7 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 		MrService  *svc = rs->services[i];
 
 		errcallback.arg = svc;
+		check_load_scope(GetUserId(), svc);
 		check_calendar(cal_plan, svc);
 		progs[i] = miaopi_program_build(svc, 0, 0);
 		miaopi_eval_validate(progs[i]);

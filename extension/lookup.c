@@ -85,6 +85,7 @@
 #include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "lookup.h"
 
@@ -1037,11 +1038,11 @@ append_operator(StringInfo sql, Oid oper)
 /*
  * Build and keep the probe's plan.  Identifiers are quoted; values are $n;
  * each operator is the one cond_operator chose, named with its schema; the
- * plan is freed with the program (plan_free callback on its context).
+ * plan is freed when statecxt, the context holding ls, goes (plan_free).
  * Returns NULL, with *errmsg, if some condition has no operator.
  */
 static SPIPlanPtr
-plan_probe(MiaopiLookupState *ls, MrLookup *lk, MemoryContext progcxt,
+plan_probe(MiaopiLookupState *ls, MrLookup *lk, MemoryContext statecxt,
 		   const char **errmsg)
 {
 	StringInfoData sql;
@@ -1096,7 +1097,7 @@ plan_probe(MiaopiLookupState *ls, MrLookup *lk, MemoryContext progcxt,
 		elog(ERROR, "SPI_keepplan failed");
 	ls->plan_free.func = free_kept_plan;
 	ls->plan_free.arg = ls;
-	MemoryContextRegisterResetCallback(progcxt, &ls->plan_free);
+	MemoryContextRegisterResetCallback(statecxt, &ls->plan_free);
 	return plan;
 }
 
@@ -1204,8 +1205,14 @@ miaopi_lookup_probe(MiaopiLookupRun *run, MiaopiProgram *prog, MrLookup *lk,
 
 	if (ls->plan == NULL)
 	{
+		/*
+		 * The plan is freed by a callback on the context that holds ls (its
+		 * callback struct lives in ls): when the program goes, that context
+		 * may be deleted before the program's own.
+		 */
 		MemoryContext old = MemoryContextSwitchTo(prog->cxt);
-		SPIPlanPtr	plan = plan_probe(ls, lk, prog->cxt, errmsg);
+		SPIPlanPtr	plan = plan_probe(ls, lk, GetMemoryChunkContext(prog->lookups),
+									  errmsg);
 
 		MemoryContextSwitchTo(old);
 		if (plan == NULL)

@@ -35,7 +35,6 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-bool		miaopi_internal_update = false;
 bool		miaopi_lookup_direct = true;
 
 static char *miaopi_clock_now = NULL;

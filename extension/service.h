@@ -36,6 +36,7 @@ typedef struct MiaopiService
 	struct MiaopiService *next;
 	char	   *code;
 	int			codelen;
+	char	   *department;		/* NULL when it has none */
 	MiaopiKind	kind;
 	char	   *calendar;
 	int			statutory_days;

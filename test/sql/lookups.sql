@@ -39,6 +39,8 @@ SELECT count(*) AS companies FROM registry.company;
 CREATE ROLE regress_miaopi_app;
 GRANT USAGE ON SCHEMA miaopi TO regress_miaopi_app;
 GRANT INSERT, SELECT ON miaopi.application TO regress_miaopi_app;
+GRANT EXECUTE ON FUNCTION miaopi.evaluate(text, text, jsonb, text[], text) TO regress_miaopi_app;
+INSERT INTO miaopi.scope (role, action) VALUES ('regress_miaopi_app', 'submit');
 SET ROLE regress_miaopi_app;
 INSERT INTO miaopi.application (service_code, applicant_id, payload)
 VALUES ('lookup-lab', '91350900587527783P', '{}')
@@ -66,6 +68,8 @@ ALTER TABLE registry.company_old RENAME TO company;
 SELECT miaopi.evaluate('lookup-lab', '91350900587527783P', '{}')->>'decision' AS back_again;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA miaopi, registry FROM regress_miaopi_app;
+REVOKE ALL ON FUNCTION miaopi.evaluate(text, text, jsonb, text[], text) FROM regress_miaopi_app;
+DELETE FROM miaopi.scope WHERE role = 'regress_miaopi_app';
 REVOKE ALL ON SCHEMA miaopi, registry FROM regress_miaopi_app;
 DROP ROLE regress_miaopi_app;
 

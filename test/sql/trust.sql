@@ -70,6 +70,11 @@ GRANT INSERT, SELECT ON miaopi.application TO regress_trust_attacker;
 GRANT EXECUTE ON FUNCTION miaopi.act(bigint, text, text), miaopi.pause(bigint, text),
 	miaopi.resume(bigint), miaopi.extend(bigint, int, text), miaopi.sweep(),
 	miaopi.load_rules(text, boolean) TO regress_trust_attacker;
+GRANT EXECUTE ON FUNCTION miaopi.evaluate(text, text, jsonb, text[], text) TO regress_trust_attacker;
+-- scopes to load, act and submit for every service
+INSERT INTO miaopi.scope (role, action)
+VALUES ('regress_trust_attacker', 'load'), ('regress_trust_attacker', 'act'),
+	('regress_trust_attacker', 'submit');
 
 -- The attacker's own application, for a vehicle that is not insured and not
 -- theirs: with their operators answering "true" it would be approved.
