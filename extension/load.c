@@ -435,7 +435,7 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* SQL: miaopi.evaluate(service, applicant_id, payload, materials, applicant_name) */
+/* SQL: miaopi.evaluate(service, applicant_id, payload, materials, applicant_name [, commitments]) */
 PG_FUNCTION_INFO_V1(miaopi_evaluate_sql);
 Datum
 miaopi_evaluate_sql(PG_FUNCTION_ARGS)
@@ -475,6 +475,10 @@ miaopi_evaluate_sql(PG_FUNCTION_ARGS)
 		in.applicant_name = VARDATA_ANY(t);
 		in.applicant_name_len = VARSIZE_ANY_EXHDR(t);
 	}
+	/* evaluate(..., commitments text[]): the materials committed to (告知承诺) */
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(5), TEXTOID, -1, false, TYPALIGN_INT,
+						  &in.commitments, &in.commitment_nulls, &in.ncommitments);
 	in.channel = "online";
 	in.channel_len = strlen(in.channel);
 	in.now = miaopi_now();

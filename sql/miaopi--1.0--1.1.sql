@@ -871,6 +871,8 @@ REVOKE ALL ON FUNCTION miaopi.replay(text, timestamptz, timestamptz) FROM PUBLIC
 -- ====================================================================
 -- 1.1 fragment 50: less to submit (数据跑腿, 信用+秒批, 告知承诺, 政策通).
 --
+-- roles: miaopi_agency EXECUTE miaopi.evaluate(text, text, jsonb, text[], text, text[])
+-- roles: miaopi_admin EXECUTE miaopi.evaluate(text, text, jsonb, text[], text, text[])
 -- roles: miaopi_agency EXECUTE miaopi.match(text)
 -- roles: miaopi_agency EXECUTE miaopi.confirm(bigint)
 -- roles: miaopi_agency EXECUTE miaopi.apply_all(text)
@@ -907,6 +909,16 @@ ALTER TABLE miaopi.application DROP CONSTRAINT application_status_valid;
 ALTER TABLE miaopi.application ADD CONSTRAINT application_status_valid
 	CHECK (status IN ('pending', 'supplement', 'accepted', 'reviewed',
 					  'approved', 'rejected', 'refused', 'withdrawn', 'revoked'));
+
+-- The pre-check (网上预审) with commitments: evaluate() with a sixth argument
+CREATE FUNCTION miaopi.evaluate(service text, applicant_id text, payload jsonb,
+								materials text[], applicant_name text, commitments text[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'miaopi_evaluate_sql'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION miaopi.evaluate(text, text, jsonb, text[], text, text[]) IS
+	'Decides an application without storing it, with the materials committed to instead of submitted (告知承诺)';
+REVOKE ALL ON FUNCTION miaopi.evaluate(text, text, jsonb, text[], text, text[]) FROM PUBLIC;
 
 CREATE FUNCTION miaopi.verify_light(service_code text, status text, verify_due timestamptz, verified_at timestamptz)
 RETURNS miaopi.light

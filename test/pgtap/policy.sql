@@ -8,7 +8,7 @@
 
 BEGIN;
 CREATE EXTENSION miaopi;
-SELECT plan(50);
+SELECT plan(51);
 SET LOCAL timezone = 'Asia/Shanghai';
 SET LOCAL miaopi.clock_now = '2026-12-01 10:00+08';
 
@@ -20,6 +20,7 @@ SELECT columns_are('miaopi', 'policy_match', ARRAY['id', 'service_code', 'rulese
 SELECT has_column('miaopi', 'application', 'commitments', 'application.commitments');
 SELECT col_type_is('miaopi', 'application', 'commitments', 'text[]', 'commitments is text[]');
 SELECT has_function('miaopi', 'match', ARRAY['text'], 'match(text)');
+SELECT has_function('miaopi', 'evaluate', ARRAY['text', 'text', 'jsonb', 'text[]', 'text', 'text[]'], 'evaluate with commitments');
 SELECT has_function('miaopi', 'push', ARRAY['text'], 'push(text)');
 SELECT has_function('miaopi', 'confirm', ARRAY['bigint'], 'confirm(bigint)');
 SELECT has_function('miaopi', 'apply_all', ARRAY['text'], 'apply_all(text)');

@@ -120,6 +120,10 @@ $$);
 -- licence copy is waived (grade A); the safety plan is committed
 SELECT miaopi.evaluate('hire-filing', '91350100MA2XXXXXXA', '{"employees": 1, "note": "x"}',
 					   '{safety_plan}')->>'decision' AS decision;
+-- the pre-check with the commitment (evaluate's sixth argument)
+SELECT miaopi.evaluate('hire-filing', '91350100MA2XXXXXXA', '{}', '{}', NULL, '{safety_plan}')->>'decision' AS decision;
+-- a commitment for a material that cannot be committed counts for nothing
+SELECT miaopi.evaluate('hire-filing', '91350100MA2YYYYYYB', '{}', '{safety_plan}', NULL, '{licence_copy}')->>'decision' AS decision;
 -- without the safety plan or its commitment: missing material
 SELECT jsonb_path_query_array(miaopi.evaluate('hire-filing', '91350100MA2XXXXXXA', '{}')->'reasons',
 							  '$[*] ? (@.result != "pass")') AS not_passed;
