@@ -214,5 +214,8 @@ SELECT miaopi.act(:app4, 'approve');
 SELECT verify_days, verify_due FROM miaopi.application WHERE id = :app4;
 SELECT action, detail FROM miaopi.event WHERE application_id = :app4 AND action = 'commitment';
 
+-- every step above is on the audit ledger's chains, unbroken
+SELECT * FROM miaopi.verify_events();
+
 \c contrib_regression
 DROP DATABASE miaopi_lesssubmit;

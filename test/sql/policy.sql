@@ -239,5 +239,8 @@ RESET ROLE;
 DROP OWNED BY policy_loader;
 DROP ROLE policy_loader;
 
+-- every step above is on the audit ledger's chains, unbroken
+SELECT * FROM miaopi.verify_events();
+
 \c contrib_regression
 DROP DATABASE miaopi_policy;
