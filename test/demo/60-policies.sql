@@ -13,11 +13,11 @@ SET miaopi.clock_now = '2026-12-01 10:00:00+08';
 
 SELECT to_regprocedure('miaopi.push(text)') IS NULL AS skip_policies \gset
 \if :skip_policies
-\echo '── 6. Policies: this build has no miaopi.push(); skipped ──'
+\echo '── Policies: this build has no miaopi.push(); skipped ──'
 \else
 
 \echo
-\echo '── 6. Less to submit: policies pushed to the enterprises that qualify (政策通) ──'
+\echo '── Less to submit: policies pushed to the enterprises that qualify (政策通) ──'
 \echo
 \echo 'The agencies wrote two policies (rules/tech-sme-rd-subsidy.yaml, rules/employment-absorption-subsidy.yaml):'
 SELECT s.code AS policy, s.name, s.department,
@@ -60,7 +60,7 @@ SELECT * FROM miaopi.apply_all(:'company');
 SELECT * FROM miaopi.apply_all(:'company') AS "apply_all again: nothing left";
 
 \echo
-\echo '── 7. A commitment (告知承诺) that fails verification ──'
+\echo '── A commitment (告知承诺) that fails verification ──'
 \echo '赵俊彬 commits to his rental contract instead of uploading it, and has credit grade A,'
 \echo 'so the rent receipt is waived (信用+秒批); the deposit months are fetched from his account:'
 INSERT INTO miaopi.application (service_code, applicant_id, applicant_name, payload, materials, commitments)
