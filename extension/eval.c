@@ -85,6 +85,7 @@ typedef struct EvalState
 	const MiaopiInput *in;
 	Value	   *fields;			/* per declared field */
 	bool	   *field_invalid;	/* per declared field: present, wrong type */
+	char	  **fetch_error;	/* per field: why its from: could not be read, or NULL */
 	Value	   *vars;			/* variable slots */
 	const MrCheck *check;		/* check being evaluated */
 	bool		today_known;
@@ -1369,6 +1370,10 @@ eval_expr(EvalState *st, const MrExpr *e, Value *out)
 			if (st->field_invalid[e->u.field])
 				return eval_error(st, "payload.%s has the wrong type",
 								  st->svc->fields[e->u.field].name);
+			if (st->fetch_error && st->fetch_error[e->u.field])
+				return eval_error(st, "payload.%s could not be fetched: %s",
+								  st->svc->fields[e->u.field].name,
+								  st->fetch_error[e->u.field]);
 			*out = st->fields[e->u.field];
 			return true;
 		case MR_E_APPLICANT_ID:
@@ -1649,7 +1654,15 @@ fetch_fields(EvalState *st, bool build)
 		if (!any && build)
 			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 		any = true;
-		if (!eval_detached(st, field->from, &v) || v.kind == MR_TYPE_NULL)
+		if (!eval_detached(st, field->from, &v))
+		{
+			/* not "no row" but an unreadable source: say so where it is used */
+			if (st->fetch_error == NULL)
+				st->fetch_error = palloc0(sizeof(char *) * svc->nfields);
+			st->fetch_error[f] = pstrdup(st->errmsg.data);
+			v = missing_value;
+		}
+		else if (v.kind == MR_TYPE_NULL)
 			v = missing_value;
 		else if (field->type.kind == MR_TYPE_DECIMAL && v.kind == MR_TYPE_INT)
 		{

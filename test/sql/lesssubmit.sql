@@ -133,6 +133,21 @@ SELECT jsonb_path_query_array(miaopi.evaluate('hire-filing', '91350100MA2YYYYYYB
 							  '$[*] ? (@.result != "pass")') AS not_passed;
 -- no row: the fields are missing, and a check that needs one is an error (a person decides)
 SELECT miaopi.evaluate('hire-filing', 'nobody', '{"employees": 100}', '{safety_plan,licence_copy}');
+-- a source the evaluating role may not read: the check that reads the field
+-- says why (an error, so a person decides), the other fetched fields stand
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS fetch_clerk;
+RESET client_min_messages;
+CREATE ROLE fetch_clerk;
+GRANT USAGE ON SCHEMA miaopi, agency TO fetch_clerk;
+GRANT SELECT ON agency.company TO fetch_clerk;
+GRANT EXECUTE ON FUNCTION miaopi.evaluate(text, text, jsonb, text[], text) TO fetch_clerk;
+SET ROLE fetch_clerk;
+SELECT r->>'check' AS check, r->>'result' AS result, r->>'detail' AS detail
+FROM jsonb_array_elements(miaopi.evaluate('hire-filing', '91350100MA2XXXXXXA', '{}', '{safety_plan}')->'reasons') r;
+RESET ROLE;
+DROP OWNED BY fetch_clerk;
+DROP ROLE fetch_clerk;
 -- a row with NULLs: missing too
 SELECT miaopi.evaluate('hire-filing', '91350100MA2ZZZZZZC', '{}', '{safety_plan,licence_copy}')->>'decision' AS decision;
 
