@@ -13,6 +13,7 @@
 
 #include "utils/date.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "cache.h"
@@ -28,10 +29,15 @@ typedef struct MiaopiInput
 	Datum	   *materials;		/* text datums */
 	bool	   *material_nulls;
 	int			nmaterials;
+	Datum	   *commitments;	/* text datums: materials committed (告知承诺) */
+	bool	   *commitment_nulls;
+	int			ncommitments;
 	const char *channel;
 	int			channel_len;
 	TimestampTz submitted_at;
 	TimestampTz now;			/* what today() and now() see */
+	bool		outcome_only;	/* decision and not_passed only: no
+								 * explanations, reasons NULL (push) */
 } MiaopiInput;
 
 typedef struct MiaopiDecision
@@ -41,6 +47,14 @@ typedef struct MiaopiDecision
 	int			nreasons;
 	char	  **not_passed;		/* ids (or codes) whose result is not pass */
 	int			nnot_passed;
+	Jsonb	   *payload;		/* the payload with fetched (from:) fields
+								 * filled in, or NULL when none is declared */
+	int			verify_within;	/* working days to verify what was committed
+								 * in lieu of a material, or -1 for none */
+	bool		outside_open;	/* a policy evaluated outside its open window */
+	Numeric		benefit;		/* a policy's benefit, NULL if it has none or
+								 * it could not be computed (benefit_error) */
+	char	   *benefit_error;
 } MiaopiDecision;
 
 extern void miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in,

@@ -1447,3 +1447,26 @@ mr_typecheck_check(MrCtx *ctx, MrService *svc, MrCheck *check, const MrPNode *tr
 	check->expr = e;
 	return true;
 }
+
+/*
+ * mr_typecheck_value builds check->expr from a parse tree whatever its
+ * type (the callers of "from:", "waived_if:" and "benefit:" compare the
+ * type with what they need), or returns false with the error set.
+ */
+bool
+mr_typecheck_value(MrCtx *ctx, MrService *svc, MrCheck *check, const MrPNode *tree)
+{
+	Tc			t;
+	MrExpr	   *e;
+
+	memset(&t, 0, sizeof(t));
+	t.ctx = ctx;
+	t.svc = svc;
+	t.check = check;
+	check->nvars = 0;
+	e = tc_expr(&t, tree);
+	if (e == NULL)
+		return false;
+	check->expr = e;
+	return true;
+}
