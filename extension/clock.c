@@ -63,7 +63,7 @@
 #include "miaopi.h"
 #include "ledger.h"
 #include "service.h"
-#include "workflow.h"
+#include "application.h"
 
 /* What the clock_* SQL functions keep in fn_extra */
 typedef struct ClockFnCache
@@ -76,30 +76,7 @@ typedef struct ClockFnCache
 	char	   *code;
 } ClockFnCache;
 
-static const char *const status_names[] = {
-	"pending", "supplement", "accepted", "reviewed",
-	"approved", "rejected", "refused", "withdrawn", "revoked"
-};
 static const char *const light_names[] = {"green", "yellow", "red", "overdue"};
-
-/* Name of a status */
-const char *
-miaopi_status_name(MiaopiStatus status)
-{
-	return status < MIAOPI_ST_UNKNOWN ? status_names[status] : "unknown";
-}
-
-/* Status from its name; MIAOPI_ST_UNKNOWN if none */
-MiaopiStatus
-miaopi_status_from_name(const char *name)
-{
-	int			i;
-
-	for (i = 0; i < MIAOPI_ST_UNKNOWN; i++)
-		if (strcmp(name, status_names[i]) == 0)
-			return (MiaopiStatus) i;
-	return MIAOPI_ST_UNKNOWN;
-}
 
 /* Name of a light */
 const char *
@@ -889,4 +866,125 @@ miaopi_sweep(PG_FUNCTION_ARGS)
 	if (ids)
 		pfree(ids);
 	PG_RETURN_INT64(found);
+}
+
+/* ----------
+ * Crossings and steps: what the workflow and sweep record
+ * ----------
+ */
+
+/*
+ * miaopi_crossings_due says whether the clock shows a crossing that row
+ * has not recorded yet (yellow only while open).
+ */
+bool
+miaopi_crossings_due(const MiaopiAppRow *row, const MiaopiClock *k, bool open)
+{
+	int32		f = row->clock_flags;
+
+	return (open && k->yellow &&
+			!(f & (MIAOPI_FLAG_YELLOW | MIAOPI_FLAG_RED | MIAOPI_FLAG_OVERDUE))) ||
+		(k->red && !(f & MIAOPI_FLAG_RED)) ||
+		(k->overdue && !(f & MIAOPI_FLAG_OVERDUE)) ||
+		(k->step_red && !(f & MIAOPI_FLAG_STEP_RED));
+}
+
+/* Record one crossing: event, flag, NOTIFY */
+static void
+record_crossing(MiaopiAppRow *row, TimestampTz now, const char *light,
+				const char *cause, MiaopiStep step, TimestampTz due)
+{
+	StringInfoData detail;
+	const char *status = miaopi_status_name(row->status);
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"light\": ");
+	escape_json(&detail, light);
+	appendStringInfoString(&detail, ", \"cause\": ");
+	escape_json(&detail, cause);
+	if (step != MIAOPI_STEP_NONE)
+	{
+		appendStringInfoString(&detail, ", \"step\": ");
+		escape_json(&detail, miaopi_step_name(step));
+	}
+	appendStringInfoString(&detail, ", \"due\": ");
+	miaopi_json_timestamp(&detail, due);
+	appendStringInfoChar(&detail, '}');
+	miaopi_event_insert(row->id, now, "deadline", MIAOPI_MACHINE, status, status,
+						NULL, detail.data);
+	miaopi_notify(row, light, cause, miaopi_step_name(step), due);
+}
+
+/*
+ * miaopi_record_crossings records each crossing the clock shows and row
+ * has not recorded yet, setting its flag in row (the caller writes the
+ * row).  Yellow is recorded only while open and not yet red.  Returns the
+ * number recorded.
+ */
+int
+miaopi_record_crossings(const MiaopiService *svc, MiaopiAppRow *row,
+						const MiaopiClock *k, TimestampTz now, bool open)
+{
+	int			n = 0;
+
+	if (open && k->yellow &&
+		!(row->clock_flags & (MIAOPI_FLAG_YELLOW | MIAOPI_FLAG_RED | MIAOPI_FLAG_OVERDUE)))
+	{
+		record_crossing(row, now, "yellow", "promised", MIAOPI_STEP_NONE, k->promised_due);
+		row->clock_flags |= MIAOPI_FLAG_YELLOW;
+		n++;
+	}
+	if (k->red && !(row->clock_flags & MIAOPI_FLAG_RED))
+	{
+		record_crossing(row, now, "red", "promised", MIAOPI_STEP_NONE, k->promised_due);
+		row->clock_flags |= MIAOPI_FLAG_RED | MIAOPI_FLAG_YELLOW;
+		n++;
+	}
+	if (k->overdue && !(row->clock_flags & MIAOPI_FLAG_OVERDUE))
+	{
+		record_crossing(row, now, "overdue", "statutory", MIAOPI_STEP_NONE, k->statutory_due);
+		row->clock_flags |= MIAOPI_FLAG_OVERDUE;
+		n++;
+	}
+	if (k->step_red && !(row->clock_flags & MIAOPI_FLAG_STEP_RED))
+	{
+		record_crossing(row, now, "red", "step", k->step, k->step_due);
+		row->clock_flags |= MIAOPI_FLAG_STEP_RED;
+		n++;
+	}
+	return n;
+}
+
+/* Enter step at start: its due, and a fresh breach flag */
+void
+miaopi_enter_step(const MiaopiService *svc, MiaopiAppRow *row, MiaopiStep step,
+		   TimestampTz start)
+{
+	bool		prov = false;
+
+	row->step_due = miaopi_step_due_from(svc, step, start, &prov);
+	row->clock_flags &= ~MIAOPI_FLAG_STEP_RED;
+	if (prov)
+		row->clock_flags |= MIAOPI_FLAG_PROVISIONAL;
+}
+
+/*
+ * miaopi_app_accept accepts row as of accepted_at: both dues from there,
+ * and the next step starting at step_start.
+ */
+void
+miaopi_app_accept(const MiaopiService *svc, MiaopiAppRow *row,
+				  TimestampTz accepted_at, TimestampTz step_start)
+{
+	bool		prov = false;
+
+	row->status = MIAOPI_ST_ACCEPTED;
+	row->accepted_at = accepted_at;
+	row->promised_due = miaopi_add_working_days(svc->calendar, accepted_at,
+												svc->promised_days, &prov);
+	row->statutory_due = miaopi_add_working_days(svc->calendar, accepted_at,
+												 svc->statutory_days, &prov);
+	if (prov)
+		row->clock_flags |= MIAOPI_FLAG_PROVISIONAL;
+	miaopi_enter_step(svc, row, miaopi_step_after(svc, MIAOPI_STEP_ACCEPT), step_start);
 }

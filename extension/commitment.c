@@ -44,7 +44,7 @@
 #include "commitment.h"
 #include "miaopi.h"
 #include "service.h"
-#include "workflow.h"
+#include "application.h"
 
 /* Days within which an open verification shows yellow */
 #define MIAOPI_VERIFY_YELLOW_DAYS	2

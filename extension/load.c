@@ -40,7 +40,7 @@
 #include "scope.h"
 #include "service.h"
 #include "trigger.h"
-#include "workflow.h"
+#include "application.h"
 
 /* Error context while one service of a load is processed */
 static void

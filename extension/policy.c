@@ -63,7 +63,7 @@
 #include "miaopi.h"
 #include "service.h"
 #include "trigger.h"
-#include "workflow.h"
+#include "application.h"
 
 /* Audience rows evaluated and recorded per batch of push() */
 #define POLICY_BATCH			1000

@@ -51,7 +51,7 @@
 
 #include "miaopi.h"
 #include "scope.h"
-#include "workflow.h"
+#include "application.h"
 
 /* One row of miaopi.scope */
 typedef struct ScopeRow

@@ -57,7 +57,7 @@
 
 #include "ledger.h"
 #include "miaopi.h"
-#include "workflow.h"
+#include "application.h"
 
 /* What a block seals, in leaf order */
 typedef struct SealKind

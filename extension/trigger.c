@@ -70,7 +70,7 @@
 #include "miaopi.h"
 #include "scope.h"
 #include "trigger.h"
-#include "workflow.h"
+#include "application.h"
 
 /* Columns of miaopi.application the trigger reads or writes */
 typedef enum AppColumn
