@@ -60,6 +60,7 @@
 #include "calendar.h"
 #include "clock.h"
 #include "miaopi.h"
+#include "licence.h"
 #include "workflow.h"
 
 typedef enum MiaopiAction
@@ -919,6 +920,10 @@ miaopi_act(PG_FUNCTION_ARGS)
 	miaopi_event_insert(id, now, action_names[act], actor,
 						miaopi_status_name(old_status), miaopi_status_name(row.status),
 						comment, detail.data);
+
+	/* an approval issues the service's e-licence in the same transaction */
+	if (act == ACT_APPROVE)
+		(void) miaopi_licence_issue_approved(id, now, actor);
 
 	SPI_finish();
 	miaopi_restore_user(&owner);
