@@ -33,6 +33,9 @@ typedef struct MiaopiInput
 	int			channel_len;
 	TimestampTz submitted_at;
 	TimestampTz now;			/* what today() and now() see */
+	bool		doctest;		/* a rules test: licences come from held[] */
+	int			nheld;
+	const char **held;			/* licence types the applicant holds */
 } MiaopiInput;
 
 typedef struct MiaopiDecision

@@ -369,63 +369,80 @@ json_string(StringInfo buf, const char *s)
 }
 
 /*
+ * The licence's data: the listed payload fields, as they were submitted.
+ */
+static Jsonb *
+licence_data(const MiaopiIssue *is)
+{
+	const MrLicence *lic = is->svc->licence;
+	Jsonb	   *payload = DatumGetJsonbP(is->payload);
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	int			i;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (i = 0; i < lic->ndata; i++)
+	{
+		const char *name = is->svc->fields[lic->data[i]].name;
+		JsonbValue	key;
+		JsonbValue *v = getKeyJsonValueFromContainer(&payload->root, name, strlen(name), NULL);
+
+		if (v == NULL)
+			continue;
+		key.type = jbvString;
+		key.val.string.val = (char *) name;
+		key.val.string.len = strlen(name);
+		pushJsonbValue(&state, WJB_KEY, &key);
+		pushJsonbValue(&state, WJB_VALUE, v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/*
  * miaopi_licence_issue issues the licence of an approval and returns its
- * id.  Runs as the owner inside the caller's transaction.
+ * id.  Runs as the owner inside the caller's transaction.  One statement
+ * takes the next number (the counter row's lock queues concurrent
+ * approvals of the type and year until this transaction ends) and inserts
+ * the licence; the counter row is created on the first licence of a year.
  */
 int64
 miaopi_licence_issue(const MiaopiIssue *is)
 {
 	const MrLicence *lic = is->svc->licence;
 	MiaopiOwnerSwitch owner;
-	Oid			ctypes[2] = {TEXTOID, INT4OID};
-	Oid			itypes[15] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+	Oid			itypes[18] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
 		TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, DATEOID, DATEOID, JSONBOID,
-	TEXTARRAYOID, INT8OID};
+	INT8OID, INT4OID, INT4OID, TEXTOID, TEXTOID};
+	Oid			ctypes[2] = {TEXTOID, INT4OID};
 	Oid			ptypes[2] = {TEXTOID, TEXTOID};
-	Datum		cvals[2];
-	Datum		ivals[15];
-	char		inulls[15];
+	Datum		ivals[18];
+	char		inulls[18];
 	Datum		pvals[2];
 	SPIPlanPtr	plan;
 	DateADT		today;
 	int			year,
 				month,
 				mday;
-	int64		seq;
 	int64		id;
 	int64		previous = 0;
 	char	   *previous_number = NULL;
-	StringInfoData number;
-	StringInfoData ident;
+	char	   *number;
+	StringInfoData prefix;
+	StringInfoData suffix;
 	StringInfoData detail;
+	StringInfo	cur;
 	bool		isnull;
 	int			i;
-	char		seqbuf[32];
+	int			attempt;
 
 	today = miaopi_calendar_local_date(is->calendar, is->now);
 	j2date(today + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
 
-	miaopi_become_owner(&owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	/* the next number of this type and year; the row lock queues the others */
-	plan = kept_plan(&plan_counter,
-					 "INSERT INTO miaopi.licence_counter AS c (type, year, last)"
-					 " VALUES ($1, $2, 1) ON CONFLICT (type, year)"
-					 " DO UPDATE SET last = c.last OPERATOR(pg_catalog.+) 1"
-					 " RETURNING last",
-					 2, ctypes);
-	cvals[0] = CStringGetTextDatum(lic->type);
-	cvals[1] = Int32GetDatum(year);
-	if (SPI_execute_plan(plan, cvals, NULL, false, 0) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
-		elog(ERROR, "could not count licences of type \"%s\"", lic->type);
-	seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-	/* the number from its template */
-	snprintf(seqbuf, sizeof(seqbuf), "%0*lld", lic->seq_width, (long long) seq);
-	initStringInfo(&number);
+	/* the number around its sequence: everything else is known now */
+	initStringInfo(&prefix);
+	initStringInfo(&suffix);
+	cur = &prefix;
 	for (i = 0; i < lic->nparts; i++)
 	{
 		const MrNumberPart *p = &lic->parts[i];
@@ -433,40 +450,29 @@ miaopi_licence_issue(const MiaopiIssue *is)
 		switch (p->kind)
 		{
 			case MR_NUM_LITERAL:
-				appendStringInfoString(&number, p->text);
+				appendStringInfoString(cur, p->text);
 				break;
 			case MR_NUM_YYYY:
-				appendStringInfo(&number, "%04d", year);
+				appendStringInfo(cur, "%04d", year);
 				break;
 			case MR_NUM_YY:
-				appendStringInfo(&number, "%02d", year % 100);
+				appendStringInfo(cur, "%02d", year % 100);
 				break;
 			case MR_NUM_MM:
-				appendStringInfo(&number, "%02d", month);
+				appendStringInfo(cur, "%02d", month);
 				break;
 			case MR_NUM_SEQ:
-				appendStringInfoString(&number, seqbuf);
+				cur = &suffix;
 				break;
 			case MR_NUM_SERVICE:
-				appendStringInfoString(&number, is->svc->code);
+				appendStringInfoString(cur, is->svc->code);
 				break;
 		}
 	}
 
-	/* the GB/T 36904 identifier when both codes are given */
-	initStringInfo(&ident);
-	if (lic->type_code != NULL && lic->issuer_code != NULL)
-	{
-		StringInfoData undotted;
-		char		check;
-
-		initStringInfo(&undotted);
-		appendStringInfo(&undotted, "1215630052%s%s%04d%s001",
-						 lic->type_code, lic->issuer_code, year, seqbuf);
-		check = miaopi_mod37_36_check(undotted.data, undotted.len);
-		appendStringInfo(&ident, "1.2.156.3005.2.%s.%s.%04d%s.001.%c",
-						 lic->type_code, lic->issuer_code, year, seqbuf, check);
-	}
+	miaopi_become_owner(&owner);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 
 	/* a renewal (art. 50) follows the holder's current licence of the type */
 	if (is->svc->renews != NULL)
@@ -490,22 +496,9 @@ miaopi_licence_issue(const MiaopiIssue *is)
 		}
 	}
 
-	plan = kept_plan(&plan_insert,
-					 "INSERT INTO miaopi.licence (number, identifier, type, name, service_code,"
-					 " application_id, holder_id, holder_name, holder_type, issued_at,"
-					 " valid_from, valid_until, data, previous)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-					 " COALESCE((SELECT pg_catalog.jsonb_object_agg(k, $13 OPERATOR(pg_catalog.->) k)"
-					 " FROM pg_catalog.unnest($14) AS k"
-					 " WHERE $13 OPERATOR(pg_catalog.?) k), '{}'::pg_catalog.jsonb), $15)"
-					 " RETURNING id",
-					 15, itypes);
 	memset(inulls, ' ', sizeof(inulls));
-	ivals[0] = CStringGetTextDatum(number.data);
-	if (ident.len > 0)
-		ivals[1] = CStringGetTextDatum(ident.data);
-	else
-		inulls[1] = 'n';
+	ivals[0] = CStringGetTextDatum(prefix.data);
+	ivals[1] = CStringGetTextDatum(suffix.data);
 	ivals[2] = CStringGetTextDatum(lic->type);
 	ivals[3] = CStringGetTextDatum(lic->name);
 	ivals[4] = CStringGetTextDatum(is->svc->code);
@@ -520,35 +513,70 @@ miaopi_licence_issue(const MiaopiIssue *is)
 	ivals[9] = TimestampTzGetDatum(is->now);
 	ivals[10] = DateADTGetDatum(today);
 	ivals[11] = DateADTGetDatum(is->valid_until);
-	ivals[12] = is->payload;
-	if (lic->ndata > 0)
-	{
-		Datum	   *names = palloc(sizeof(Datum) * lic->ndata);
-
-		for (i = 0; i < lic->ndata; i++)
-			names[i] = CStringGetTextDatum(is->svc->fields[lic->data[i]].name);
-		ivals[13] = PointerGetDatum(construct_array(names, lic->ndata, TEXTOID, -1, false,
-													TYPALIGN_INT));
-	}
+	ivals[12] = JsonbPGetDatum(licence_data(is));
+	if (previous != 0)
+		ivals[13] = Int64GetDatum(previous);
 	else
 		inulls[13] = 'n';
-	if (previous != 0)
-		ivals[14] = Int64GetDatum(previous);
+	ivals[14] = Int32GetDatum(year);
+	ivals[15] = Int32GetDatum(lic->seq_width);
+	/* GB/T 36904: serial = year and sequence, version 001, MOD 37,36 check */
+	if (lic->type_code != NULL && lic->issuer_code != NULL)
+	{
+		ivals[16] = CStringGetTextDatum(psprintf("1.2.156.3005.2.%s.%s.%04d",
+												 lic->type_code, lic->issuer_code, year));
+		ivals[17] = CStringGetTextDatum(psprintf("1215630052%s%s%04d",
+												 lic->type_code, lic->issuer_code, year));
+	}
 	else
-		inulls[14] = 'n';
-	if (SPI_execute_plan(plan, ivals, inulls, false, 0) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
-		elog(ERROR, "could not issue licence \"%s\"", number.data);
+		inulls[16] = inulls[17] = 'n';
+
+	plan = kept_plan(&plan_insert,
+					 "WITH c AS (UPDATE miaopi.licence_counter"
+					 " SET last = last OPERATOR(pg_catalog.+) 1"
+					 " WHERE type OPERATOR(pg_catalog.=) $3 AND year OPERATOR(pg_catalog.=) $15"
+					 " RETURNING last),"
+					 " s AS (SELECT pg_catalog.lpad(c.last::pg_catalog.text,"
+					 " pg_catalog.int4larger($16, pg_catalog.length(c.last::pg_catalog.text)), '0') AS seq"
+					 " FROM c)"
+					 " INSERT INTO miaopi.licence (number, identifier, type, name, service_code,"
+					 " application_id, holder_id, holder_name, holder_type, issued_at,"
+					 " valid_from, valid_until, data, previous)"
+					 " SELECT $1 OPERATOR(pg_catalog.||) s.seq OPERATOR(pg_catalog.||) $2,"
+					 " $17 OPERATOR(pg_catalog.||) s.seq OPERATOR(pg_catalog.||) '.001.'"
+					 " OPERATOR(pg_catalog.||) miaopi.mod37_36_check($18 OPERATOR(pg_catalog.||) s.seq"
+					 " OPERATOR(pg_catalog.||) '001'),"
+					 " $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM s"
+					 " RETURNING id, number",
+					 18, itypes);
+	for (attempt = 0;; attempt++)
+	{
+		if (SPI_execute_plan(plan, ivals, inulls, false, 0) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "could not issue a licence of type \"%s\"", lic->type);
+		if (SPI_processed == 1 || attempt > 0)
+			break;
+		/* the first licence of the type this year: start its counter */
+		plan = kept_plan(&plan_counter,
+						 "INSERT INTO miaopi.licence_counter (type, year, last)"
+						 " VALUES ($1, $2, 0) ON CONFLICT (type, year) DO NOTHING",
+						 2, ctypes);
+		if (SPI_execute_plan(plan, (Datum[]) {ivals[2], ivals[14]}, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not count licences of type \"%s\"", lic->type);
+		plan = plan_insert;
+	}
+	if (SPI_processed != 1)
+		elog(ERROR, "could not number a licence of type \"%s\"", lic->type);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 
 	initStringInfo(&detail);
 	appendStringInfoString(&detail, "{\"licence\": ");
-	json_string(&detail, number.data);
+	json_string(&detail, number);
 	appendStringInfo(&detail, ", \"licence_id\": " INT64_FORMAT ", \"type\": ", id);
 	json_string(&detail, lic->type);
-	appendStringInfoString(&detail, ", \"valid_until\": ");
-	json_string(&detail, DatumGetCString(DirectFunctionCall1(date_out,
-															 DateADTGetDatum(is->valid_until))));
+	/* ISO 8601 whatever the session's DateStyle: events are compared and hashed */
+	j2date(is->valid_until + POSTGRES_EPOCH_JDATE, &year, &month, &mday);
+	appendStringInfo(&detail, ", \"valid_until\": \"%04d-%02d-%02d\"", year, month, mday);
 	if (previous_number != NULL)
 	{
 		appendStringInfoString(&detail, ", \"previous\": ");
@@ -609,7 +637,7 @@ miaopi_licence_issue(const MiaopiIssue *is)
 		appendStringInfoString(&detail, ", \"from\": ");
 		json_string(&detail, from_status);
 		appendStringInfoString(&detail, ", \"to\": \"cancelled\", \"renewed_by\": ");
-		json_string(&detail, number.data);
+		json_string(&detail, number);
 		appendStringInfoChar(&detail, '}');
 		miaopi_event_insert(is->application_id, is->now, "licence_cancel", is->actor,
 							is->status, is->status, "renewal", detail.data);
@@ -937,6 +965,7 @@ miaopi_licence_issue_approved(int64 application_id, TimestampTz now, const char 
 	DateADT		until;
 	int64		id;
 	const MiaopiService *svc;
+	MemoryContext caller_cxt = CurrentMemoryContext;
 
 	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -949,8 +978,14 @@ miaopi_licence_issue_approved(int64 application_id, TimestampTz now, const char 
 	values[0] = Int64GetDatum(application_id);
 	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "application " INT64_FORMAT " vanished", application_id);
+	/* both must outlive SPI_finish: copy them into the caller's context */
 	tup = SPI_copytuple(SPI_tuptable->vals[0]);
-	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(caller_cxt);
+
+		desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		MemoryContextSwitchTo(spicxt);
+	}
 	SPI_finish();
 	miaopi_restore_user(&owner);
 
@@ -997,7 +1032,7 @@ miaopi_licence_issue_approved(int64 application_id, TimestampTz now, const char 
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("application " INT64_FORMAT " cannot be approved: its licence would have no end date",
 						application_id),
-				 errdetail("The licence of service \"%s\" ends on %s.", prog->svc->code, why),
+				 errdetail("Service \"%s\" computes the licence's last day, and %s.", prog->svc->code, why),
 				 errhint("Reject the application or request a supplement (补正) of the missing data.")));
 
 	t = DatumGetTextPP(heap_getattr(tup, 8, desc, &isnull));

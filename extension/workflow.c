@@ -1174,7 +1174,7 @@ miaopi_event_append_only(PG_FUNCTION_ARGS)
 				 errmsg("miaopi_event_append_only: must not be fired by INSERT")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("miaopi.event is append-only"),
+			 errmsg("miaopi.%s is append-only", RelationGetRelationName(trigdata->tg_relation)),
 			 errdetail("%s of events is not allowed.",
 					   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE" :
 					   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE"),

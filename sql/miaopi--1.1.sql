@@ -716,7 +716,7 @@ CREATE TABLE miaopi.licence (
 	valid_until		date NOT NULL,
 	status			text NOT NULL DEFAULT 'valid',
 	data			jsonb NOT NULL DEFAULT '{}',
-	previous		bigint REFERENCES miaopi.licence (id),
+	previous		bigint,
 	CONSTRAINT licence_status_valid
 		CHECK (status IN ('valid', 'suspended', 'revoked', 'cancelled')),
 	CONSTRAINT licence_holder_type_valid
@@ -733,7 +733,7 @@ COMMENT ON COLUMN miaopi.licence.holder_type IS
 COMMENT ON COLUMN miaopi.licence.status IS
 	'valid, suspended (暂扣), revoked (吊销/撤销) or cancelled (注销); expired is derived from valid_until';
 COMMENT ON COLUMN miaopi.licence.previous IS
-	'The licence this one renews (行政许可法 art. 50)';
+	'The id of the licence this one renews (行政许可法 art. 50)';
 CREATE INDEX licence_holder ON miaopi.licence (type, holder_id);
 CREATE INDEX licence_application ON miaopi.licence (application_id);
 SELECT pg_catalog.pg_extension_config_dump('miaopi.licence', '');
@@ -884,7 +884,7 @@ AS $$
 						 COALESCE((SELECT c.timezone FROM miaopi.service AS s
 								   JOIN miaopi.calendar AS c ON c.name OPERATOR(pg_catalog.=) s.calendar
 								   WHERE s.code OPERATOR(pg_catalog.=) l.service_code), 'Asia/Shanghai'),
-						 pg_catalog.now())::date
+						 miaopi.now())::date
 				THEN 'expired' ELSE l.status END
 	FROM miaopi.licence AS l
 	WHERE l.number OPERATOR(pg_catalog.=) $1 OR l.identifier OPERATOR(pg_catalog.=) $1

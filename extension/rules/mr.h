@@ -358,6 +358,8 @@ typedef struct MrTest
 	const char *payload_json;	/* the payload mapping rendered as JSON */
 	int			nmaterials;
 	const char **materials;
+	int			nlicences;		/* licence types the applicant holds (valid) */
+	const char **licences;
 	MrExpect	expect;
 	bool		has_failed;		/* "failed:" given */
 	int			nfailed;
