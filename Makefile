@@ -74,7 +74,7 @@ fuzz: test/fuzz/fuzz_rules
 # ---------------------------------------------------------------------
 # The two commands, and the rest
 # ---------------------------------------------------------------------
-.PHONY: test demo bench fuzz deps lint-rules sql-check
+.PHONY: test demo bench quiet-install fuzz deps lint-rules sql-check
 
 deps:
 	@test/deps.sh
@@ -89,15 +89,22 @@ test: deps
 	test/lint/run.sh
 	test/run-tests.sh
 
+# make demo and make bench open on the story, not on compiler command lines:
+# the build goes to build/build.log, shown only when it fails.
+BUILD_LOG = build/build.log
+quiet-install:
+	@mkdir -p build
+	@echo "building and installing miaopi (log: $(BUILD_LOG)) ..."
+	@{ $(MAKE) --no-print-directory && $(MAKE) --no-print-directory install; } >$(BUILD_LOG) 2>&1 || \
+	 { cat $(BUILD_LOG); echo "the build failed: see above ($(BUILD_LOG))" >&2; exit 1; }
+
 demo: deps
-	$(MAKE)
-	$(MAKE) install
-	test/demo/run-demo.sh
+	@$(MAKE) --no-print-directory quiet-install
+	@test/demo/run-demo.sh
 
 bench: deps
-	$(MAKE)
-	$(MAKE) install
-	test/bench/run-bench.sh
+	@$(MAKE) --no-print-directory quiet-install
+	@test/bench/run-bench.sh
 
 lint-rules: miaopi-lint
 	./miaopi-lint rules/*.yaml

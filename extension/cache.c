@@ -19,8 +19,13 @@
  * sets flags: the row keeps its pinned program, and the next row reads the
  * service again.
  *
- * Callbacks do no catalog access and never ERROR.  A transaction abort
- * resets every pin (an ERROR may have skipped a release).
+ * Pins.  Every pin is recorded with the subtransaction that took it, so an
+ * ERROR that skipped a release is undone at that subtransaction's abort (a
+ * PL/pgSQL EXCEPTION block catching a failed INSERT) or at the
+ * transaction's.  A stale program still pinned when its ruleset is needed
+ * again is retired: replaced in the hash, and freed when its last pin goes.
+ *
+ * Callbacks do no catalog access and never ERROR.
  *
  * IDENTIFICATION
  *	  extension/cache.c
@@ -57,7 +62,18 @@ typedef struct ProgramEntry
 	MiaopiProgram *prog;
 } ProgramEntry;
 
+/* A pin taken by miaopi_cache_program, in the subtransaction it was taken */
+typedef struct ProgramPin
+{
+	MiaopiProgram *prog;
+	SubTransactionId subid;
+} ProgramPin;
+
 static HTAB *programs = NULL;
+static ProgramPin *pins = NULL;	/* in TopMemoryContext */
+static int	npins = 0;
+static int	maxpins = 0;
+static List *retired = NIL;		/* replaced while pinned (TopMemoryContext) */
 static bool any_stale = false;
 static bool callbacks_registered = false;
 static Oid	ruleset_relid = InvalidOid;
@@ -135,21 +151,71 @@ cache_sweep_stale(void)
 	}
 }
 
+/* Free retired programs nobody pins any more */
+static void
+free_retired(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, retired)
+	{
+		MiaopiProgram *prog = (MiaopiProgram *) lfirst(lc);
+
+		if (prog->refcount == 0)
+		{
+			retired = foreach_delete_current(retired, lc);
+			MemoryContextDelete(prog->cxt);
+		}
+	}
+}
+
+/* Drop the pins taken in subtransaction subid (all of them if invalid) */
+static void
+drop_pins(SubTransactionId subid)
+{
+	int			i,
+				kept = 0;
+
+	for (i = 0; i < npins; i++)
+	{
+		if (subid == InvalidSubTransactionId || pins[i].subid == subid)
+		{
+			if (pins[i].prog->refcount > 0)
+				pins[i].prog->refcount--;
+		}
+		else
+			pins[kept++] = pins[i];
+	}
+	npins = kept;
+	free_retired();
+}
+
 /*
- * At abort, no evaluation of this backend is running any more: drop every
- * pin an ERROR left behind.
+ * At abort, no evaluation begun in the aborted (sub)transaction is running
+ * any more: drop the pins an ERROR left behind.
  */
 static void
 cache_xact_callback(XactEvent event, void *arg)
 {
-	HASH_SEQ_STATUS seq;
-	ProgramEntry *pe;
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		drop_pins(InvalidSubTransactionId);
+}
 
-	if (event != XACT_EVENT_ABORT || programs == NULL)
-		return;
-	hash_seq_init(&seq, programs);
-	while ((pe = hash_seq_search(&seq)) != NULL)
-		pe->prog->refcount = 0;
+static void
+cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	int			i;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		drop_pins(mySubid);
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		/* a pin still held belongs to the parent now */
+		for (i = 0; i < npins; i++)
+			if (pins[i].subid == mySubid)
+				pins[i].subid = parentSubid;
+	}
 }
 
 static void
@@ -161,6 +227,7 @@ cache_initialize(void)
 	{
 		CacheRegisterRelcacheCallback(cache_relcache_callback, (Datum) 0);
 		RegisterXactCallback(cache_xact_callback, NULL);
+		RegisterSubXactCallback(cache_subxact_callback, NULL);
 		callbacks_registered = true;
 	}
 	if (programs == NULL)
@@ -387,6 +454,24 @@ load_program(int64 ruleset_id)
 	return prog;
 }
 
+/* Record a pin of prog in the current subtransaction */
+static void
+pin(MiaopiProgram *prog)
+{
+	if (npins == maxpins)
+	{
+		int			n = Max(maxpins * 2, 16);
+
+		pins = pins ? repalloc(pins, sizeof(ProgramPin) * n)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(ProgramPin) * n);
+		maxpins = n;
+	}
+	pins[npins].prog = prog;
+	pins[npins].subid = GetCurrentSubTransactionId();
+	npins++;
+	prog->refcount++;
+}
+
 /*
  * miaopi_cache_program pins the compiled program of ruleset_id, compiling
  * it on first use.  Release it with miaopi_cache_release.
@@ -404,7 +489,7 @@ miaopi_cache_program(int64 ruleset_id)
 	pe = hash_search(programs, &ruleset_id, HASH_FIND, NULL);
 	if (pe != NULL && !pe->prog->stale)
 	{
-		pe->prog->refcount++;
+		pin(pe->prog);
 		return pe->prog;
 	}
 
@@ -413,23 +498,45 @@ miaopi_cache_program(int64 ruleset_id)
 
 	/*
 	 * A stale entry still pinned by an evaluation further up the stack is
-	 * replaced but not freed (it is rare, and freeing it would pull the
-	 * program from under that evaluation).
+	 * retired: freed when its last pin is released, not pulled from under
+	 * that evaluation.
 	 */
 	pe = hash_search(programs, &ruleset_id, HASH_ENTER, &found);
+	if (found && pe->prog->refcount > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		retired = lappend(retired, pe->prog);
+		MemoryContextSwitchTo(old);
+	}
+	else if (found)
+		MemoryContextDelete(pe->prog->cxt);
 	pe->prog = prog;
-	prog->refcount = 1;
+	pin(prog);
 	return prog;
 }
 
 /*
- * miaopi_cache_release unpins a program.
+ * miaopi_cache_release unpins a program (its most recent pin).
  */
 void
 miaopi_cache_release(MiaopiProgram *prog)
 {
-	if (prog->refcount > 0)
-		prog->refcount--;
+	int			i;
+
+	for (i = npins - 1; i >= 0; i--)
+	{
+		if (pins[i].prog == prog)
+		{
+			memmove(&pins[i], &pins[i + 1], sizeof(ProgramPin) * (npins - i - 1));
+			npins--;
+			if (prog->refcount > 0)
+				prog->refcount--;
+			break;
+		}
+	}
+	if (prog->refcount == 0 && retired != NIL)
+		free_retired();
 }
 
 /* SQL: trigger on miaopi.service (and calendars) that invalidates caches */

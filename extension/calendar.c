@@ -392,6 +392,7 @@ calendar_build(const char *name)
 	bool	   *workday = NULL;
 	bool		isnull;
 	Datum		d;
+	MiaopiOwnerSwitch owner;
 
 	if (calendar_cxt == NULL)
 		calendar_cxt = AllocSetContextCreate(CacheMemoryContext,
@@ -407,12 +408,18 @@ calendar_build(const char *name)
 	c = palloc0(sizeof(MiaopiCalendar));
 	c->name = pstrdup(name);
 
+	/*
+	 * Read as the owner, restricted, with a pinned search_path and qualified
+	 * operators: the cache serves every role of this backend, so nothing of
+	 * the caller's (its privileges, its operators) may shape what it holds.
+	 */
+	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	values[0] = CStringGetTextDatum(name);
 	if (SPI_execute_with_args("SELECT timezone, weekend, published_through"
-							  " FROM miaopi.calendar WHERE name = $1",
+							  " FROM miaopi.calendar WHERE name OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, values, nulls, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read miaopi.calendar");
 	if (SPI_processed == 0)
@@ -467,8 +474,10 @@ calendar_build(const char *name)
 	/* The rows in force, in day order */
 	values[1] = DateADTGetDatum(c->published_through);
 	nulls[1] = c->has_published ? ' ' : 'n';
-	if (SPI_execute_with_args("SELECT day, kind = 'workday' FROM miaopi.calendar_day"
-							  " WHERE calendar = $1 AND ($2 IS NULL OR day <= $2)"
+	if (SPI_execute_with_args("SELECT day, kind OPERATOR(pg_catalog.=) 'workday'"
+							  " FROM miaopi.calendar_day"
+							  " WHERE calendar OPERATOR(pg_catalog.=) $1"
+							  " AND ($2 IS NULL OR day OPERATOR(pg_catalog.<=) $2)"
 							  " ORDER BY day",
 							  2, argtypes, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read miaopi.calendar_day");
@@ -492,6 +501,7 @@ calendar_build(const char *name)
 					 errhint("Delete that row from miaopi.calendar_day.")));
 	}
 	SPI_finish();
+	miaopi_restore_user(&owner);
 
 	/* The range the rows cover */
 	if (nrows > 0)
@@ -811,6 +821,15 @@ miaopi_calendar_local_date(const char *calendar, TimestampTz ts)
 	MiaopiCalendar *c = calendar_lookup(calendar);
 
 	return (DateADT) cal_local_date(c, ts);
+}
+
+/*
+ * miaopi_calendar_timezone returns the calendar's time zone.
+ */
+pg_tz *
+miaopi_calendar_timezone(const char *calendar)
+{
+	return calendar_lookup(calendar)->tz;
 }
 
 /*

@@ -38,6 +38,10 @@ extern int	miaopi_working_days_between(const char *calendar, TimestampTz a,
 extern int	miaopi_working_days_between_dates(const char *calendar, DateADT a,
 											  DateADT b, bool *provisional);
 
+/* The calendar's time zone (valid until the next calendar lookup) */
+struct pg_tz;
+extern struct pg_tz *miaopi_calendar_timezone(const char *calendar);
+
 /* Local date of ts in the calendar's time zone */
 extern DateADT miaopi_calendar_local_date(const char *calendar, TimestampTz ts);
 

@@ -35,6 +35,16 @@
 #define MIAOPI_FLAG_SUPPLEMENT_PRE	0x0020	/* supplement requested before acceptance */
 #define MIAOPI_FLAG_SUPPLEMENT_POST 0x0040	/* supplement requested after acceptance */
 #define MIAOPI_FLAG_PROVISIONAL		0x0080	/* a due was computed past published_through */
+/*
+ * Bits 16..23 count the workflow actions taken on the application (act(),
+ * saturating at 255), for the statistics' average steps; stats views read
+ * them as (clock_flags >> 16) & 255.
+ */
+#define MIAOPI_FLAG_STEPS_SHIFT		16
+#define MIAOPI_FLAG_STEPS_MASK		0x00FF0000
+#define MIAOPI_FLAGS_ADD_STEP(f) \
+	((((f) & MIAOPI_FLAG_STEPS_MASK) == MIAOPI_FLAG_STEPS_MASK) ? (f) : \
+	 ((f) + (1 << MIAOPI_FLAG_STEPS_SHIFT)))
 
 typedef enum MiaopiStatus
 {

@@ -83,6 +83,7 @@ typedef struct EvalState
 	MrService  *svc;
 	const MiaopiInput *in;
 	Value	   *fields;			/* per declared field */
+	bool	   *field_invalid;	/* per declared field: present, wrong type */
 	Value	   *vars;			/* variable slots */
 	const MrCheck *check;		/* check being evaluated */
 	bool		today_known;
@@ -91,6 +92,7 @@ typedef struct EvalState
 	bool		failed;			/* errmsg holds an error */
 	bool	   *covered;		/* per material: a valid e-licence stands in */
 	List	   *uses;			/* MiaopiLicenceUse */
+	MiaopiLookupRun lookups;	/* what this evaluation's probes hold open */
 } EvalState;
 
 static bool eval_expr(EvalState *st, const MrExpr *e, Value *out);
@@ -214,7 +216,13 @@ value_text(const Value *v)
 		case MR_TYPE_DECIMAL:
 			return numeric_normalize(v->u.n);
 		case MR_TYPE_TEXT:
-			return psprintf("'%.*s'", v->u.t.len, v->u.t.p);
+			{
+				/* payload text is the applicant's: quote at most 40 characters */
+				int			len = pg_mbcliplen(v->u.t.p, v->u.t.len, 40);
+
+				return psprintf("'%.*s'%s", len, v->u.t.p,
+								len < v->u.t.len ? "..." : "");
+			}
 		case MR_TYPE_DATE:
 			return DatumGetCString(DirectFunctionCall1(date_out,
 													   DateADTGetDatum(v->u.d)));
@@ -268,10 +276,71 @@ miaopi_parse_date(const char *s, int len, DateADT *result)
 }
 
 /*
- * Parse a timestamptz as timestamptz_in does, without raising.
+ * Is s (len bytes) an ISO 8601 date and time: YYYY-MM-DD, then optionally
+ * [T ]HH:MM[:SS[.frac]] and a zone (Z, +HH, +HHMM, +HH:MM)?  Only this form
+ * is read, so DateStyle cannot change what a payload means.
+ */
+static bool
+iso_timestamp_syntax(const char *s, int len)
+{
+	int			i = 0;
+
+#define DIGITS(n) \
+	do { int k_; for (k_ = 0; k_ < (n); k_++, i++) \
+			if (i >= len || s[i] < '0' || s[i] > '9') return false; } while (0)
+
+	DIGITS(4);
+	if (i >= len || s[i++] != '-')
+		return false;
+	DIGITS(2);
+	if (i >= len || s[i++] != '-')
+		return false;
+	DIGITS(2);
+	if (i == len)
+		return true;
+	if (s[i] != 'T' && s[i] != ' ')
+		return false;
+	i++;
+	DIGITS(2);
+	if (i >= len || s[i++] != ':')
+		return false;
+	DIGITS(2);
+	if (i < len && s[i] == ':')
+	{
+		i++;
+		DIGITS(2);
+		if (i < len && s[i] == '.')
+		{
+			i++;
+			DIGITS(1);
+			while (i < len && s[i] >= '0' && s[i] <= '9')
+				i++;
+		}
+	}
+	if (i == len)
+		return true;
+	if (s[i] == 'Z' && i + 1 == len)
+		return true;
+	if (s[i] != '+' && s[i] != '-')
+		return false;
+	i++;
+	DIGITS(2);
+	if (i < len && s[i] == ':')
+		i++;
+	if (i < len)
+		DIGITS(2);
+	return i == len;
+#undef DIGITS
+}
+
+/*
+ * Parse an ISO 8601 timestamp without raising.  One without a zone is local
+ * time in tz (the service calendar's zone), whatever the session's
+ * TimeZone.
  */
 bool
-miaopi_parse_timestamptz(const char *s, int len, TimestampTz *result)
+miaopi_parse_timestamptz_in(const char *s, int len, pg_tz *tz,
+							TimestampTz *result)
 {
 	char		str[MAXDATELEN + 1];
 	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
@@ -279,22 +348,32 @@ miaopi_parse_timestamptz(const char *s, int len, TimestampTz *result)
 	int			ftype[MAXDATEFIELDS];
 	int			nf,
 				dtype,
-				tz;
+				offset;
 	fsec_t		fsec;
 	struct pg_tm tt;
 
-	if (len <= 0 || len >= MAXDATELEN)
+	if (len <= 0 || len >= MAXDATELEN || !iso_timestamp_syntax(s, len))
 		return false;
 	memcpy(str, s, len);
 	str[len] = '\0';
 	if (ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
 					  MAXDATEFIELDS, &nf) != 0)
 		return false;
-	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0)
+
+	/* without a place for the offset, DecodeDateTime refuses a zone */
+	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, NULL) == 0)
+	{
+		if (dtype != DTK_DATE)
+			return false;
+		offset = DetermineTimeZoneOffset(&tt, tz);
+		return tm2timestamp(&tt, fsec, &offset, result) == 0;
+	}
+	if (ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
+					  MAXDATEFIELDS, &nf) != 0 ||
+		DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &offset) != 0 ||
+		dtype != DTK_DATE)
 		return false;
-	if (dtype != DTK_DATE)
-		return false;
-	return tm2timestamp(&tt, fsec, &tz, result) == 0;
+	return tm2timestamp(&tt, fsec, &offset, result) == 0;
 }
 
 /* ----------
@@ -341,7 +420,7 @@ json_value_text(const JsonbValue *jv)
  * it does not fit.  Int fields take integral numbers that fit in int64.
  */
 static bool
-json_to_value(const JsonbValue *jv, MrTypeKind kind, Value *out)
+json_to_value(EvalState *st, const JsonbValue *jv, MrTypeKind kind, Value *out)
 {
 	out->kind = kind;
 	switch (kind)
@@ -393,8 +472,9 @@ json_to_value(const JsonbValue *jv, MrTypeKind kind, Value *out)
 				miaopi_parse_date(jv->val.string.val, jv->val.string.len, &out->u.d);
 		case MR_TYPE_TIMESTAMP:
 			return jv->type == jbvString &&
-				miaopi_parse_timestamptz(jv->val.string.val, jv->val.string.len,
-										 &out->u.ts);
+				miaopi_parse_timestamptz_in(jv->val.string.val, jv->val.string.len,
+											miaopi_calendar_timezone(st->svc->calendar),
+											&out->u.ts);
 		default:
 			return false;
 	}
@@ -412,6 +492,7 @@ extract_fields(EvalState *st, List **problems)
 	int			f;
 
 	st->fields = palloc(sizeof(Value) * Max(svc->nfields, 1));
+	st->field_invalid = palloc0(sizeof(bool) * Max(svc->nfields, 1));
 	for (f = 0; f < svc->nfields; f++)
 	{
 		MrField    *field = &svc->fields[f];
@@ -443,6 +524,7 @@ extract_fields(EvalState *st, List **problems)
 
 			if (jv->type != jbvBinary || !JsonContainerIsArray(jv->val.binary.data))
 			{
+				st->field_invalid[f] = true;
 				*problems = lappend(*problems,
 									psprintf("field \"%s\" must be %s, not %s", field->name,
 											 mr_type_name(field->type, tbuf, sizeof(tbuf)),
@@ -459,10 +541,11 @@ extract_fields(EvalState *st, List **problems)
 				JsonbValue *ev = getIthJsonbValueFromContainer(arr, i);
 
 				CHECK_FOR_INTERRUPTS();
-				if (!json_to_value(ev, field->type.elem, &list->items[i]))
+				if (!json_to_value(st, ev, field->type.elem, &list->items[i]))
 				{
 					MrType		et = {field->type.elem, MR_TYPE_ANY};
 
+					st->field_invalid[f] = true;
 					*problems = lappend(*problems,
 										psprintf("item %d of field \"%s\" must be %s, not %s",
 												 i, field->name,
@@ -480,9 +563,10 @@ extract_fields(EvalState *st, List **problems)
 			continue;
 		}
 
-		if (!json_to_value(jv, field->type.kind, &st->fields[f]))
+		if (!json_to_value(st, jv, field->type.kind, &st->fields[f]))
 		{
 			st->fields[f] = missing_value;
+			st->field_invalid[f] = true;
 			*problems = lappend(*problems,
 								psprintf("field \"%s\" must be %s, not %s", field->name,
 										 mr_type_name(field->type, tbuf, sizeof(tbuf)),
@@ -1294,7 +1378,7 @@ eval_lookup(EvalState *st, const MrExpr *e, Value *out)
 		params[i] = value_to_datum(&v);
 	}
 
-	if (!miaopi_lookup_probe(st->prog, lk, params, &found, &value, &isnull, &errmsg))
+	if (!miaopi_lookup_probe(&st->lookups, st->prog, lk, params, &found, &value, &isnull, &errmsg))
 		return eval_error(st, "%s", errmsg);
 
 	if (e->kind == MR_E_EXISTS)
@@ -1352,6 +1436,10 @@ eval_expr(EvalState *st, const MrExpr *e, Value *out)
 				return true;
 			}
 		case MR_E_FIELD:
+			/* a value of the wrong type is an error, even inside has() */
+			if (st->field_invalid[e->u.field])
+				return eval_error(st, "payload.%s has the wrong type",
+								  st->svc->fields[e->u.field].name);
 			*out = st->fields[e->u.field];
 			return true;
 		case MR_E_APPLICANT_ID:
@@ -1661,8 +1749,8 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	int			c,
 				m;
 
-	miaopi_lookup_begin();
 	memset(&st, 0, sizeof(st));
+	miaopi_lookup_begin(&st.lookups, prog);
 	st.prog = prog;
 	st.svc = svc;
 	st.in = in;
@@ -1802,7 +1890,7 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 			out->decision = MR_EXPECT_MANUAL;
 		}
 	}
-	miaopi_lookup_finish();
+	miaopi_lookup_finish(&st.lookups);
 
 	out->reasons = reasons_jsonb(&reasons);
 	out->licence_uses = st.uses;
@@ -1862,10 +1950,10 @@ miaopi_eval_valid_until(MiaopiProgram *prog, const MiaopiInput *in, DateADT *unt
 	st.in = in;
 	st.vars = palloc0(sizeof(Value) * Max(prog->svc->max_vars, 1));
 	initStringInfo(&st.errmsg);
-	miaopi_lookup_begin();
+	miaopi_lookup_begin(&st.lookups, prog);
 	extract_fields(&st, &problems);
 	ok = valid_until_of(&st, until, why);
-	miaopi_lookup_finish();
+	miaopi_lookup_finish(&st.lookups);
 	return ok;
 }
 

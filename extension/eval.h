@@ -66,6 +66,8 @@ extern void miaopi_eval_validate(MiaopiProgram *prog);
 
 /* Parse an ISO date / timestamptz without raising; false if invalid */
 extern bool miaopi_parse_date(const char *s, int len, DateADT *result);
-extern bool miaopi_parse_timestamptz(const char *s, int len, TimestampTz *result);
+struct pg_tz;
+extern bool miaopi_parse_timestamptz_in(const char *s, int len, struct pg_tz *tz,
+										TimestampTz *result);
 
 #endif							/* MIAOPI_EVAL_H */

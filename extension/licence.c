@@ -65,6 +65,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "cache.h"
@@ -102,6 +103,9 @@ static uint64 licence_generation = 0;
 static bool licence_callbacks_registered = false;
 static Oid	licence_relid = InvalidOid;
 static Oid	licence_event_relid = InvalidOid;
+
+/* The one licence row a status change is moving, for the guard; 0 if none */
+static int64 licence_moving = 0;
 
 static SPIPlanPtr plan_find = NULL;
 static SPIPlanPtr plan_counter = NULL;
@@ -603,7 +607,7 @@ miaopi_licence_issue(const MiaopiIssue *is)
 						 2, stypes);
 		svals[0] = Int64GetDatum(previous);
 		svals[1] = CStringGetTextDatum("cancelled");
-		miaopi_internal_update = true;
+		licence_moving = previous;
 		PG_TRY();
 		{
 			if (SPI_execute_plan(plan, svals, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
@@ -611,7 +615,7 @@ miaopi_licence_issue(const MiaopiIssue *is)
 		}
 		PG_FINALLY();
 		{
-			miaopi_internal_update = false;
+			licence_moving = 0;
 		}
 		PG_END_TRY();
 		from_status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -833,7 +837,7 @@ licence_transition(FunctionCallInfo fcinfo, LicenceAction act)
 					 2, stypes);
 	values[0] = Int64GetDatum(id);
 	values[1] = CStringGetTextDatum(la_targets[act]);
-	miaopi_internal_update = true;
+	licence_moving = id;
 	PG_TRY();
 	{
 		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING ||
@@ -842,7 +846,7 @@ licence_transition(FunctionCallInfo fcinfo, LicenceAction act)
 	}
 	PG_FINALLY();
 	{
-		miaopi_internal_update = false;
+		licence_moving = 0;
 	}
 	PG_END_TRY();
 
@@ -924,8 +928,22 @@ miaopi_licence_guard(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("miaopi_licence_guard: must be called as trigger")));
-	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && miaopi_internal_update)
-		return PointerGetDatum(trigdata->tg_newtuple);
+	/* only the one row a licence function is moving, and only once */
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) &&
+		licence_moving != 0)
+	{
+		TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+		int			attnum = SPI_fnumber(desc, "id");
+		bool		isnull = true;
+		Datum		id = (attnum > 0) ?
+			heap_getattr(trigdata->tg_trigtuple, attnum, desc, &isnull) : (Datum) 0;
+
+		if (!isnull && DatumGetInt64(id) == licence_moving)
+		{
+			licence_moving = 0;
+			return PointerGetDatum(trigdata->tg_newtuple);
+		}
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("licences can only be changed by miaopi's licence functions"),

@@ -31,9 +31,12 @@
 #include "utils/jsonb.h"
 
 #include "cache.h"
+#include "calendar.h"
 #include "eval.h"
 #include "lookup.h"
 #include "miaopi.h"
+#include "scope.h"
+#include "service.h"
 #include "trigger.h"
 
 /* Error context while one service of a load is processed */
@@ -164,12 +167,16 @@ run_test(MiaopiProgram *prog, MrTest *test)
 		in.nmaterials = test->nmaterials;
 	}
 	in.now = miaopi_now();
-	if (test->now && !miaopi_parse_timestamptz(test->now, strlen(test->now), &in.now))
+	/* like a payload timestamp: local time of the service's calendar */
+	if (test->now &&
+		!miaopi_parse_timestamptz_in(test->now, strlen(test->now),
+									 miaopi_calendar_timezone(prog->svc->calendar),
+									 &in.now))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
 				 errmsg("test \"%s\" has an invalid now: \"%s\"", test->name, test->now),
 				 errdetail("Line %d.", test->line),
-				 errhint("Write a timestamp with time zone, e.g. 2026-12-01T10:00:00+08:00.")));
+				 errhint("Write an ISO 8601 timestamp, e.g. 2026-12-01T10:00:00+08:00 (without an offset it is the calendar's local time).")));
 	in.submitted_at = in.now;
 
 	miaopi_evaluate(prog, &in, &dec);
@@ -190,6 +197,29 @@ run_test(MiaopiProgram *prog, MrTest *test)
 						   miaopi_expect_name(dec.decision), got_failed),
 				 errhint("Fix the rules or the test. The reasons were: %s", reasons)));
 	}
+}
+
+/*
+ * check_load_scope refuses a load for a service the caller has no load
+ * scope for: in the department the document gives it and, for a service
+ * that exists, in the department it has now (so that no one moves another
+ * department's service into their own).
+ */
+static void
+check_load_scope(Oid caller, MrService *svc)
+{
+	char	   *code = pg_any_to_server(svc->code, strlen(svc->code), PG_UTF8);
+	char	   *department = svc->department ?
+		pg_any_to_server(svc->department, strlen(svc->department), PG_UTF8) : NULL;
+	const MiaopiService *current;
+
+	miaopi_scope_check(caller, MIAOPI_SCOPE_LOAD, department, code);
+	current = miaopi_service_lookup(code, strlen(code), true);
+	if (current != NULL &&
+		!(current->department == NULL && department == NULL) &&
+		!(current->department != NULL && department != NULL &&
+		  strcmp(current->department, department) == 0))
+		miaopi_scope_check(caller, MIAOPI_SCOPE_LOAD, current->department, code);
 }
 
 /* Fail clearly on an unknown calendar rather than on the foreign key */
@@ -249,7 +279,13 @@ store_service(MrService *svc, const char *utf8_source, const char *loaded_by)
 	v[9] = Float8GetDatum(svc->warn_ratio);
 	v[10] = Int32GetDatum(svc->extension_days);
 
-	/* the upsert locks the service row, serialising concurrent loads */
+	/*
+	 * The upsert locks the service row, so a concurrent load of the same
+	 * service waits here until the first commits.  The next version is read
+	 * by a statement of its own, with a snapshot taken after that wait: in
+	 * the upsert's RETURNING it would come from the snapshot taken before
+	 * the wait and repeat the other load's version.
+	 */
 	if (SPI_execute_with_args("INSERT INTO miaopi.service AS s (code, name, department, kind, calendar,"
 							  " statutory_days, promised_days, auto_approve, steps, warn_ratio, extension_days)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -258,11 +294,13 @@ store_service(MrService *svc, const char *utf8_source, const char *loaded_by)
 							  " calendar = excluded.calendar, statutory_days = excluded.statutory_days,"
 							  " promised_days = excluded.promised_days, auto_approve = excluded.auto_approve,"
 							  " steps = excluded.steps, warn_ratio = excluded.warn_ratio,"
-							  " extension_days = excluded.extension_days"
-							  " RETURNING (SELECT COALESCE(pg_catalog.max(r.version), 0) + 1"
-							  " FROM miaopi.ruleset r WHERE r.service_code OPERATOR(pg_catalog.=) s.code)",
-							  11, svc_types, v, n, false, 1) != SPI_OK_INSERT_RETURNING)
+							  " extension_days = excluded.extension_days",
+							  11, svc_types, v, n, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store service \"%s\"", svc->code);
+	if (SPI_execute_with_args("SELECT pg_catalog.int4pl(COALESCE(pg_catalog.max(r.version), 0), 1)"
+							  " FROM miaopi.ruleset r WHERE r.service_code OPERATOR(pg_catalog.=) $1",
+							  1, svc_types, v, n, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the versions of service \"%s\"", svc->code);
 	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 	doc = pnstrdup(utf8_source + svc->src_offset, svc->src_length);
@@ -355,6 +393,7 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 		MrService  *svc = rs->services[i];
 
 		errcallback.arg = svc;
+		check_load_scope(GetUserId(), svc);
 		check_calendar(cal_plan, svc);
 		progs[i] = miaopi_program_build(svc, 0, 0);
 		miaopi_eval_validate(progs[i]);
@@ -414,7 +453,7 @@ miaopi_evaluate_sql(PG_FUNCTION_ARGS)
 					 errmsg("%s must not be null", argnames[i]),
 					 errhint("Only materials and applicant_name may be null.")));
 
-	svc = miaopi_service_or_error(PG_GETARG_TEXT_PP(0));
+	svc = miaopi_service_copy(miaopi_service_or_error(PG_GETARG_TEXT_PP(0)));
 
 	memset(&in, 0, sizeof(in));
 	t = PG_GETARG_TEXT_PP(1);

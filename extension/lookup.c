@@ -13,15 +13,30 @@
  * Unqualified table names mean schema public, not the search_path, so that a
  * rule means the same thing in every session.
  *
+ * Views are refused: a view runs its owner's code as every inserting role.
+ * Plain, partitioned and foreign tables and materialized views are read.
+ *
+ * Operators.  Every condition uses the operator of the column type's default
+ * btree operator family (cross-type where the family has one; else one side
+ * is cast implicitly to the other's type, as PostgreSQL itself would resolve
+ * "col = $1"), found by OID in the catalogs.  Nothing is resolved by name, so nothing on any
+ * role's search_path can change what a lookup finds.
+ *
  * Probes.  Where the table is a plain table without row-level security and
- * has a btree index whose leading column is compared with ==, a lookup is a
- * direct index probe: scan keys for the conditions on index columns (using
- * the index's own, possibly cross-type, operators), the other conditions
- * checked on each row the scan returns, no SQL at all.  Anything else
- * becomes one parameterised query,
- *		SELECT col::canonical FROM schema.table WHERE c1 = $1 AND c2 >= $2 LIMIT 1
- * with identifiers quoted, prepared once per program with SPI_keepplan
- * (plancache replans it when the table changes).  Either way values are
+ * has a btree index of those default families whose leading column is
+ * compared with ==, a lookup is a direct index probe: scan keys for the
+ * conditions on index columns, the other conditions checked on each row the
+ * scan returns, no SQL at all.  Where that index also returns every column
+ * the lookup reads (key or INCLUDE columns), the probe is index-only: a row
+ * on an all-visible heap page is read from the index tuple, as an
+ * index-only scan does; others are checked in the heap.  Anything else
+ * becomes one parameterised
+ * query,
+ *		SELECT col::canonical FROM schema.table
+ *		WHERE c1 OPERATOR(pg_catalog.=) $1 AND c2 OPERATOR(pg_catalog.>=) $2 LIMIT 1
+ * with identifiers quoted and each operator named by its own schema,
+ * prepared once per program with SPI_keepplan (plancache replans it when
+ * the table changes) and freed with the program.  Either way values are
  * only ever bound, never spliced into SQL.  Which of the two a lookup uses
  * is decided on its first probe and kept until the table changes (a
  * relcache invalidation rebuilds the program).  Before every probe we check the current role's
@@ -41,16 +56,22 @@
 
 #include "access/genam.h"
 #include "access/nbtree.h"
+#include "access/relscan.h"
+#include "access/visibilitymap.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
+#include "storage/bufmgr.h"
+#include "parser/parse_coerce.h"
 #include "parser/parse_oper.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -64,6 +85,7 @@
 #include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "lookup.h"
 
@@ -93,7 +115,8 @@ typedef struct MiaopiLookupState
 	const char *broken;			/* why the lookup cannot run, or NULL */
 	AttrNumber *attnums;		/* condition columns, then the result column */
 	int			nattnums;
-	bool		prepared;		/* direct or plan chosen */
+	bool		prepared;		/* direct or plan chosen, */
+	bool		prepared_direct;	/* with miaopi.lookup_direct at this */
 	/* direct index probe */
 	bool		direct;
 	Oid			indexoid;
@@ -102,40 +125,42 @@ typedef struct MiaopiLookupState
 	int			nfilters;
 	ProbeFilter *filters;
 	Oid			result_type;	/* base type of the result column */
-	/* open during one evaluation only (see probe_direct) */
-	uint64		scan_generation;	/* == eval_generation while open */
+	bool		retry_direct;	/* best index not usable yet (indcheckxmin) */
+	/*
+	 * Index-only probes: where the index holds every column the lookup reads
+	 * (as key or INCLUDE columns), indexcol[i] is the index column of
+	 * attnums[i]; rows on all-visible pages are then read from the index.
+	 */
+	bool		index_only;
+	AttrNumber *indexcol;
 	Oid			acl_role;		/* the role last found allowed to read, */
 	uint64		acl_generation; /* as of this privilege generation */
+	/* otherwise a kept SPI plan, freed with the program's context */
+	SPIPlanPtr	plan;
+	MemoryContextCallback plan_free;
+} MiaopiLookupState;
+
+/* An index scan one evaluation keeps open across its probes of a lookup */
+typedef struct MiaopiOpenScan
+{
 	Relation	rel;
 	Relation	idx;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	struct MiaopiLookupState *next_open;
-	/* otherwise a kept SPI plan */
-	SPIPlanPtr	plan;
-} MiaopiLookupState;
+	Buffer		vmbuffer;		/* visibility map page, index-only probes */
+	struct MiaopiOpenScan *next;
+} MiaopiOpenScan;
 
 typedef struct ResolverCtx
 {
 	bool		strict;
 } ResolverCtx;
 
-static bool spi_open = false;
-
-/*
- * Lookups with an index scan open in the current evaluation.  A scan belongs
- * to the evaluation whose generation it carries; after an ERROR the abort
- * has released it, and the next evaluation's new generation makes us forget
- * it without touching it.
- */
-static MiaopiLookupState *open_scans = NULL;
-static uint64 eval_generation = 0;
-
 /*
  * Privilege checks are remembered per lookup and role until privileges may
  * have changed: a syscache callback on pg_class (table ACLs), pg_attribute
- * (column ACLs), pg_auth_members (role membership) and pg_authid (role
- * attributes) bumps the generation.
+ * (column ACLs), pg_namespace (schema USAGE), pg_auth_members (role
+ * membership) and pg_authid (role attributes) bumps the generation.
  */
 static uint64 acl_generation = 1;
 static bool acl_callbacks_registered = false;
@@ -252,10 +277,17 @@ find_table(const char *schema, const char *table, char *msg, size_t msglen)
 		return InvalidOid;
 	}
 	kind = get_rel_relkind(relid);
-	if (kind != RELKIND_RELATION && kind != RELKIND_VIEW && kind != RELKIND_MATVIEW &&
+	if (kind == RELKIND_VIEW)
+	{
+		snprintf(msg, msglen, "\"%s.%s\" is a view, which rules cannot read "
+				 "(a view runs its owner's code for every applicant)",
+				 schema_or_public(schema), table);
+		return InvalidOid;
+	}
+	if (kind != RELKIND_RELATION && kind != RELKIND_MATVIEW &&
 		kind != RELKIND_PARTITIONED_TABLE && kind != RELKIND_FOREIGN_TABLE)
 	{
-		snprintf(msg, msglen, "\"%s.%s\" is not a table or view",
+		snprintf(msg, msglen, "\"%s.%s\" is not a table",
 				 schema_or_public(schema), table);
 		return InvalidOid;
 	}
@@ -267,6 +299,8 @@ can_read(Oid relid, AttrNumber attnum)
 {
 	Oid			role = GetUserId();
 
+	if (pg_namespace_aclcheck(get_rel_namespace(relid), role, ACL_USAGE) != ACLCHECK_OK)
+		return false;
 	return pg_class_aclcheck(relid, role, ACL_SELECT) == ACLCHECK_OK ||
 		pg_attribute_aclcheck(relid, attnum, role, ACL_SELECT) == ACLCHECK_OK;
 }
@@ -284,7 +318,11 @@ resolve_column(void *arg, const char *schema, const char *table,
 	type->elem = MR_TYPE_ANY;
 
 	if (!OidIsValid(relid))
-		return ctx->strict ? MR_ERR_UNDEFINED_TABLE : MR_ERR_NONE;
+	{
+		if (!ctx->strict)
+			return MR_ERR_NONE;
+		return strstr(msg, "does not exist") ? MR_ERR_UNDEFINED_TABLE : MR_ERR_RULE;
+	}
 
 	attnum = get_attnum(relid, column);
 	if (attnum <= 0)
@@ -425,30 +463,82 @@ cond_strategy(MrExprKind op)
 		case MR_E_GE:
 			return BTGreaterEqualStrategyNumber;
 		case MR_E_EQ:
+		case MR_E_NE:
 			return BTEqualStrategyNumber;
 		default:
 			return InvalidStrategy;
 	}
 }
 
-static const char *
-cond_opname(MrExprKind op)
+/*
+ * The default btree operator family of typid (or InvalidOid), and the input
+ * type of its default opclass (varchar's is text's).
+ */
+static Oid
+default_family(Oid typid, Oid *opcintype)
 {
-	switch (op)
+	Oid			opclass = GetDefaultOpClass(typid, BTREE_AM_OID);
+
+	if (!OidIsValid(opclass))
+		return InvalidOid;
+	*opcintype = get_opclass_input_type(opclass);
+	return get_opclass_family(opclass);
+}
+
+/*
+ * How a condition's operands meet when the column type's family has no
+ * operator for the value's type: as PostgreSQL would resolve "col = $1",
+ * by the implicit cast of one side to the other's type.
+ */
+typedef enum CondCast
+{
+	COND_CAST_NONE,				/* column op value, a cross-type member */
+	COND_CAST_VALUE,			/* column op value::column type */
+	COND_CAST_COLUMN			/* column::value type op value */
+} CondCast;
+
+/*
+ * cond_operator finds the operator a condition "column op value" uses: the
+ * member of the column type's default btree family for (column, value)
+ * types; else, the value being cast implicitly to the column's type, the
+ * family's (column, column) member; else, the column being cast implicitly
+ * to the value's type, the value type family's (value, value) member.  <>
+ * is the negator of =.  Returns InvalidOid if there is none.
+ */
+static Oid
+cond_operator(Oid coltype, Oid subtype, MrExprKind op, CondCast *cast)
+{
+	StrategyNumber strategy = cond_strategy(op);
+	Oid			base = getBaseType(coltype);
+	Oid			intype;
+	Oid			family;
+	Oid			oper = InvalidOid;
+
+	*cast = COND_CAST_NONE;
+	if (strategy == InvalidStrategy)
+		return InvalidOid;
+	family = default_family(base, &intype);
+	if (OidIsValid(family))
 	{
-		case MR_E_NE:
-			return "<>";
-		case MR_E_LT:
-			return "<";
-		case MR_E_LE:
-			return "<=";
-		case MR_E_GT:
-			return ">";
-		case MR_E_GE:
-			return ">=";
-		default:
-			return "=";
+		oper = get_opfamily_member(family, intype, subtype, strategy);
+		if (!OidIsValid(oper) &&
+			can_coerce_type(1, &subtype, &base, COERCION_IMPLICIT))
+		{
+			oper = get_opfamily_member(family, intype, intype, strategy);
+			*cast = OidIsValid(oper) ? COND_CAST_VALUE : COND_CAST_NONE;
+		}
 	}
+	if (!OidIsValid(oper) && can_coerce_type(1, &base, &subtype, COERCION_IMPLICIT))
+	{
+		family = default_family(subtype, &intype);
+		if (!OidIsValid(family))
+			return InvalidOid;
+		oper = get_opfamily_member(family, intype, intype, strategy);
+		*cast = OidIsValid(oper) ? COND_CAST_COLUMN : COND_CAST_NONE;
+	}
+	if (OidIsValid(oper) && op == MR_E_NE)
+		oper = get_negator(oper);
+	return oper;
 }
 
 /* Column types a direct probe can return as our canonical types */
@@ -475,7 +565,12 @@ direct_result_type(Oid typid)
 	}
 }
 
-/* How many leading columns of the index the lookup compares with == */
+/*
+ * How many leading columns of the index the lookup compares with ==, with
+ * the column type's default operator family.  -1: an index this snapshot
+ * may not use yet (created concurrently; indcheckxmin, as the planner
+ * checks it).
+ */
 static int
 index_score(Relation idx, MiaopiLookupState *ls, MrLookup *lk)
 {
@@ -489,14 +584,20 @@ index_score(Relation idx, MiaopiLookupState *ls, MrLookup *lk)
 		RelationGetIndexPredicate(idx) != NIL ||
 		RelationGetIndexExpressions(idx) != NIL)
 		return 0;
+	if (ind->indcheckxmin &&
+		!TransactionIdPrecedes(HeapTupleHeaderGetXmin(idx->rd_indextuple->t_data),
+							   TransactionXmin))
+		return -1;
 	for (k = 0; k < IndexRelationGetNumberOfKeyAttributes(idx); k++)
 	{
 		bool		eq = false;
+		Oid			intype;
 
 		for (c = 0; c < lk->nconds; c++)
 			if (lk->conds[c].op == MR_E_EQ && ls->attnums[c] == ind->indkey.values[k])
 				eq = true;
-		if (!eq)
+		if (!eq ||
+			idx->rd_opfamily[k] != default_family(getBaseType(get_atttype(ls->relid, ind->indkey.values[k])), &intype))
 			break;
 		score++;
 	}
@@ -507,6 +608,52 @@ static int
 cmp_probe_keys(const void *a, const void *b)
 {
 	return ((const ProbeKey *) a)->indexcol - ((const ProbeKey *) b)->indexcol;
+}
+
+/* Index column (1-based) of idx that returns heap column attnum, or 0 */
+static int
+returning_column(Relation idx, Oid relid, AttrNumber attnum)
+{
+	int			k;
+
+	if (!idx->rd_indam->amcanreturn)
+		return 0;
+	for (k = 0; k < IndexRelationGetNumberOfAttributes(idx); k++)
+		if (idx->rd_index->indkey.values[k] == attnum &&
+			index_can_return(idx, k + 1) &&
+			TupleDescAttr(RelationGetDescr(idx), k)->atttypid == get_atttype(relid, attnum))
+			return k + 1;
+	return 0;
+}
+
+/* Does idx return every column the lookup reads? */
+static bool
+index_covers(Relation idx, MiaopiLookupState *ls)
+{
+	int			i;
+
+	for (i = 0; i < ls->nattnums; i++)
+		if (returning_column(idx, ls->relid, ls->attnums[i]) == 0)
+			return false;
+	return ls->nattnums > 0;
+}
+
+/*
+ * Use index-only probes if idx returns every column the lookup reads, with
+ * the column's own type (a btree stores its key values as the heap has
+ * them), and the table is a heap (visibility map).
+ */
+static void
+choose_index_only(MiaopiLookupState *ls, Relation idx, MemoryContext cxt)
+{
+	int			i;
+
+	ls->index_only = index_covers(idx, ls);
+	if (!ls->index_only)
+		return;
+	ls->indexcol = MemoryContextAllocZero(cxt, sizeof(AttrNumber) * ls->nattnums);
+	for (i = 0; i < ls->nattnums; i++)
+		ls->indexcol[i] = returning_column(idx, ls->relid, ls->attnums[i]);
 }
 
 /*
@@ -537,7 +684,11 @@ choose_direct(MiaopiLookupState *ls, MrLookup *lk, MemoryContext cxt)
 		Relation	cand = index_open(lfirst_oid(lc), AccessShareLock);
 		int			score = index_score(cand, ls, lk);
 
-		if (score > best)
+		if (score < 0)
+			ls->retry_direct = true;
+		/* the most leading == columns; on a tie, one that covers the lookup */
+		if (score > best ||
+			(score == best && score > 0 && index_covers(cand, ls) && !index_covers(idx, ls)))
 		{
 			if (idx)
 				index_close(idx, AccessShareLock);
@@ -560,14 +711,19 @@ choose_direct(MiaopiLookupState *ls, MrLookup *lk, MemoryContext cxt)
 	for (c = 0; c < lk->nconds && ok; c++)
 	{
 		Oid			subtype = kind_type(lk->conds[c].value->type.kind);
-		StrategyNumber strategy = cond_strategy(lk->conds[c].op);
+		StrategyNumber strategy = lk->conds[c].op == MR_E_NE ? InvalidStrategy
+			: cond_strategy(lk->conds[c].op);
 		Oid			oper = InvalidOid;
 		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), ls->attnums[c] - 1);
+		Oid			intype;
 
 		for (k = 0; k < IndexRelationGetNumberOfKeyAttributes(idx) && strategy != InvalidStrategy; k++)
 		{
 			if (idx->rd_index->indkey.values[k] != ls->attnums[c])
 				continue;
+			/* only the column type's default family means what the rule says */
+			if (idx->rd_opfamily[k] != default_family(getBaseType(att->atttypid), &intype))
+				break;
 			oper = get_opfamily_member(idx->rd_opfamily[k], idx->rd_opcintype[k],
 									   subtype, strategy);
 			if (OidIsValid(oper))
@@ -586,18 +742,15 @@ choose_direct(MiaopiLookupState *ls, MrLookup *lk, MemoryContext cxt)
 		if (OidIsValid(oper))
 			continue;
 
-		/* not an index condition: an exact operator checked on the row */
+		/* not an index condition: the family's operator checked on the row */
 		{
-			Oid			coltype = getBaseType(att->atttypid);
 			ProbeFilter *f = &ls->filters[ls->nfilters];
+			CondCast	cast;
 
-			if (coltype == VARCHAROID)
-				coltype = TEXTOID;	/* binary compatible; text's operators */
-			oper = OpernameGetOprid(list_make1(makeString(unconstify(char *, cond_opname(lk->conds[c].op)))),
-									coltype, subtype);
-			if (!OidIsValid(oper))
+			oper = cond_operator(att->atttypid, subtype, lk->conds[c].op, &cast);
+			if (!OidIsValid(oper) || cast != COND_CAST_NONE)
 			{
-				ok = false;
+				ok = false;		/* needs a cast: the SQL path does that */
 				break;
 			}
 			f->cond = c;
@@ -619,6 +772,8 @@ choose_direct(MiaopiLookupState *ls, MrLookup *lk, MemoryContext cxt)
 		qsort(ls->keys, ls->nkeys, sizeof(ProbeKey), cmp_probe_keys);
 		ls->indexoid = RelationGetRelid(idx);
 		ls->direct = true;
+		ls->retry_direct = false;
+		choose_index_only(ls, idx, cxt);
 	}
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
@@ -646,19 +801,25 @@ canonical_datum(Datum d, Oid typid)
 	}
 }
 
+static void probe_index_only(struct MiaopiOpenScan *os, MiaopiLookupState *ls,
+							 MrLookup *lk, Datum *params, bool *found,
+							 Datum *value, bool *isnull);
+
 /*
  * One direct probe: scan the chosen index with the bound values, check the
  * remaining conditions on each row, stop at the first that passes.  The
- * relation, index scan and slot stay open for the rest of the evaluation,
- * so all(plates, p, exists(...)) rescans instead of starting over; they are
- * closed by miaopi_lookup_finish (or by transaction abort after an ERROR).
+ * relation, index scan and slot stay open in the run for the rest of the
+ * evaluation, so all(plates, p, exists(...)) rescans instead of starting
+ * over; they are closed by miaopi_lookup_finish (or by transaction abort
+ * after an ERROR).
  */
 static void
-probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
-			 bool *found, Datum *value, bool *isnull)
+probe_direct(MiaopiLookupRun *run, MiaopiLookupState *ls, MrLookup *lk,
+			 Datum *params, bool *found, Datum *value, bool *isnull)
 {
 	ScanKeyData skeys[INDEX_MAX_KEYS];
 	int			nkeys = Min(ls->nkeys, INDEX_MAX_KEYS);
+	MiaopiOpenScan *os;
 	int			i;
 
 	for (i = 0; i < nkeys; i++)
@@ -670,21 +831,36 @@ probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
 									   params[key->cond]);
 	}
 
-	if (ls->scan_generation != eval_generation)
+	if (run->scans == NULL)
+		run->scans = MemoryContextAllocZero(run->cxt,
+											sizeof(MiaopiOpenScan *) * Max(run->nlookups, 1));
+	os = run->scans[lk->index];
+	if (os == NULL)
 	{
-		ls->scan_generation = eval_generation;
-		ls->rel = table_open(ls->relid, AccessShareLock);
-		ls->idx = index_open(ls->indexoid, AccessShareLock);
-		ls->scan = index_beginscan(ls->rel, ls->idx, GetActiveSnapshot(), nkeys, 0);
-		ls->slot = table_slot_create(ls->rel, NULL);
-		ls->next_open = open_scans;
-		open_scans = ls;
+		MemoryContext old = MemoryContextSwitchTo(run->cxt);
+
+		os = palloc0(sizeof(MiaopiOpenScan));
+		os->rel = table_open(ls->relid, AccessShareLock);
+		os->idx = index_open(ls->indexoid, AccessShareLock);
+		os->scan = index_beginscan(os->rel, os->idx, GetActiveSnapshot(), nkeys, 0);
+		os->scan->xs_want_itup = ls->index_only;
+		os->slot = table_slot_create(os->rel, NULL);
+		os->vmbuffer = InvalidBuffer;
+		os->next = run->open;
+		run->open = os;
+		run->scans[lk->index] = os;
+		MemoryContextSwitchTo(old);
 	}
-	index_rescan(ls->scan, skeys, nkeys, NULL, 0);
+	index_rescan(os->scan, skeys, nkeys, NULL, 0);
 
 	*found = false;
 	*isnull = true;
-	while (!*found && index_getnext_slot(ls->scan, ForwardScanDirection, ls->slot))
+	if (ls->index_only)
+	{
+		probe_index_only(os, ls, lk, params, found, value, isnull);
+		return;
+	}
+	while (!*found && index_getnext_slot(os->scan, ForwardScanDirection, os->slot))
 	{
 		bool		pass = true;
 
@@ -692,7 +868,7 @@ probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
 		{
 			ProbeFilter *f = &ls->filters[i];
 			bool		null;
-			Datum		v = slot_getattr(ls->slot, f->attnum, &null);
+			Datum		v = slot_getattr(os->slot, f->attnum, &null);
 
 			pass = !null && DatumGetBool(FunctionCall2Coll(&f->proc, f->collation,
 														   v, params[f->cond]));
@@ -702,11 +878,11 @@ probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
 		*found = true;
 		if (lk->column)
 		{
-			Datum		d = slot_getattr(ls->slot, ls->attnums[lk->nconds], isnull);
+			Datum		d = slot_getattr(os->slot, ls->attnums[lk->nconds], isnull);
 
 			if (!*isnull)
 			{
-				Form_pg_attribute att = TupleDescAttr(RelationGetDescr(ls->rel),
+				Form_pg_attribute att = TupleDescAttr(RelationGetDescr(os->rel),
 													  ls->attnums[lk->nconds] - 1);
 
 				*value = canonical_datum(datumCopy(d, att->attbyval, att->attlen),
@@ -714,27 +890,97 @@ probe_direct(MiaopiLookupState *ls, MrLookup *lk, Datum *params,
 			}
 		}
 	}
-	ExecClearTuple(ls->slot);
+	ExecClearTuple(os->slot);
+}
+
+/*
+ * Read column i of the lookup (attnums[i]) from the index tuple, or from
+ * the heap row in the slot when the page was not all-visible.
+ */
+static Datum
+probe_column(MiaopiOpenScan *os, MiaopiLookupState *ls, int i, bool from_heap,
+			 bool *isnull)
+{
+	if (from_heap)
+		return slot_getattr(os->slot, ls->attnums[i], isnull);
+	return index_getattr(os->scan->xs_itup, ls->indexcol[i],
+						 os->scan->xs_itupdesc, isnull);
+}
+
+/*
+ * The index-only probe, as nodeIndexonlyscan.c does it: a TID on an
+ * all-visible heap page is visible to every snapshot, so the values come
+ * from the index tuple; any other TID is checked (and read) in the heap.
+ */
+static void
+probe_index_only(MiaopiOpenScan *os, MiaopiLookupState *ls, MrLookup *lk,
+				 Datum *params, bool *found, Datum *value, bool *isnull)
+{
+	ItemPointer tid;
+	int			i;
+
+	while (!*found &&
+		   (tid = index_getnext_tid(os->scan, ForwardScanDirection)) != NULL)
+	{
+		bool		from_heap = false;
+		bool		pass = true;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!VM_ALL_VISIBLE(os->rel, ItemPointerGetBlockNumber(tid), &os->vmbuffer))
+		{
+			if (!index_fetch_heap(os->scan, os->slot))
+				continue;		/* no version visible to our snapshot */
+			from_heap = true;
+		}
+		for (i = 0; i < ls->nfilters && pass; i++)
+		{
+			ProbeFilter *f = &ls->filters[i];
+			bool		null;
+			Datum		v = probe_column(os, ls, f->cond, from_heap, &null);
+
+			pass = !null && DatumGetBool(FunctionCall2Coll(&f->proc, f->collation,
+														   v, params[f->cond]));
+		}
+		if (pass)
+		{
+			*found = true;
+			if (lk->column)
+			{
+				Datum		d = probe_column(os, ls, lk->nconds, from_heap, isnull);
+
+				if (!*isnull)
+				{
+					Form_pg_attribute att = TupleDescAttr(RelationGetDescr(os->rel),
+														  ls->attnums[lk->nconds] - 1);
+
+					*value = canonical_datum(datumCopy(d, att->attbyval, att->attlen),
+											 ls->result_type);
+				}
+			}
+		}
+		if (from_heap)
+			ExecClearTuple(os->slot);
+	}
 }
 
 /* Close the index scans an evaluation left open */
 static void
-close_scans(void)
+close_scans(MiaopiLookupRun *run)
 {
-	while (open_scans != NULL)
+	while (run->open != NULL)
 	{
-		MiaopiLookupState *ls = open_scans;
+		MiaopiOpenScan *os = run->open;
 
-		open_scans = ls->next_open;
-		ExecDropSingleTupleTableSlot(ls->slot);
-		index_endscan(ls->scan);
-		index_close(ls->idx, NoLock);
-		table_close(ls->rel, NoLock);
-		ls->scan_generation = 0;
-		ls->scan = NULL;
-		ls->slot = NULL;
-		ls->next_open = NULL;
+		run->open = os->next;
+		if (BufferIsValid(os->vmbuffer))
+			ReleaseBuffer(os->vmbuffer);
+		ExecDropSingleTupleTableSlot(os->slot);
+		index_endscan(os->scan);
+		index_close(os->idx, NoLock);
+		table_close(os->rel, NoLock);
 	}
+	if (run->scans)
+		memset(run->scans, 0, sizeof(MiaopiOpenScan *) * Max(run->nlookups, 1));
 }
 
 /* ----------
@@ -742,34 +988,62 @@ close_scans(void)
  * ----------
  */
 
-static const char *
-cond_op(MrExprKind op)
+/*
+ * The schema-qualified name of a type, without a type modifier (a cast to
+ * "character" would mean char(1) and truncate).
+ */
+static char *
+type_name(Oid typid)
 {
-	switch (op)
-	{
-		case MR_E_NE:
-			return "OPERATOR(pg_catalog.<>)";
-		case MR_E_LT:
-			return "<";
-		case MR_E_LE:
-			return "<=";
-		case MR_E_GT:
-			return ">";
-		case MR_E_GE:
-			return ">=";
-		default:
-			return "=";
-	}
+	HeapTuple	tp = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	Form_pg_type form;
+	char	   *name;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	form = (Form_pg_type) GETSTRUCT(tp);
+	name = quote_qualified_identifier(get_namespace_name(form->typnamespace),
+									  NameStr(form->typname));
+	ReleaseSysCache(tp);
+	return name;
+}
+
+/* A program's context is going away: free the plan it kept */
+static void
+free_kept_plan(void *arg)
+{
+	MiaopiLookupState *ls = (MiaopiLookupState *) arg;
+
+	if (ls->plan != NULL)
+		SPI_freeplan(ls->plan);
+	ls->plan = NULL;
+}
+
+/* Append "OPERATOR(schema.op)" for oper */
+static void
+append_operator(StringInfo sql, Oid oper)
+{
+	HeapTuple	tp = SearchSysCache1(OPEROID, ObjectIdGetDatum(oper));
+	Form_pg_operator form;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for operator %u", oper);
+	form = (Form_pg_operator) GETSTRUCT(tp);
+	appendStringInfo(sql, "OPERATOR(%s.%s)",
+					 quote_identifier(get_namespace_name(form->oprnamespace)),
+					 NameStr(form->oprname));
+	ReleaseSysCache(tp);
 }
 
 /*
- * Build and keep the probe's plan.  Identifiers are quoted; values are $n.
- * Comparison operators other than <> are left unqualified on purpose so that
- * the column type's own (cross-type) btree operators are chosen, which keeps
- * the table's indexes usable.
+ * Build and keep the probe's plan.  Identifiers are quoted; values are $n;
+ * each operator is the one cond_operator chose, named with its schema; the
+ * plan is freed when statecxt, the context holding ls, goes (plan_free).
+ * Returns NULL, with *errmsg, if some condition has no operator.
  */
 static SPIPlanPtr
-plan_probe(MiaopiLookupState *ls, MrLookup *lk)
+plan_probe(MiaopiLookupState *ls, MrLookup *lk, MemoryContext statecxt,
+		   const char **errmsg)
 {
 	StringInfoData sql;
 	Oid		   *argtypes = palloc(sizeof(Oid) * Max(lk->nconds, 1));
@@ -788,11 +1062,30 @@ plan_probe(MiaopiLookupState *ls, MrLookup *lk)
 	for (i = 0; i < lk->nconds; i++)
 	{
 		MrTypeKind	vk = lk->conds[i].value->type.kind;
+		Oid			coltype = getBaseType(get_atttype(ls->relid, ls->attnums[i]));
+		CondCast	cast;
+		Oid			oper;
 
 		argtypes[i] = kind_type(vk);
-		appendStringInfo(&sql, "%s%s %s $%d::%s", i > 0 ? " AND " : "",
-						 quote_identifier(lk->conds[i].column),
-						 cond_op(lk->conds[i].op), i + 1, kind_type_name(vk));
+		oper = cond_operator(coltype, argtypes[i], lk->conds[i].op, &cast);
+		if (!OidIsValid(oper))
+		{
+			*errmsg = psprintf("column \"%s\" of relation \"%s.%s\" cannot be compared with %s",
+							   lk->conds[i].column, schema_or_public(lk->schema),
+							   lk->table, format_type_be(argtypes[i]));
+			return NULL;
+		}
+		if (i > 0)
+			appendStringInfoString(&sql, " AND ");
+		if (cast == COND_CAST_COLUMN)
+			appendStringInfo(&sql, "%s::%s ", quote_identifier(lk->conds[i].column),
+							 kind_type_name(vk));
+		else
+			appendStringInfo(&sql, "%s ", quote_identifier(lk->conds[i].column));
+		append_operator(&sql, oper);
+		appendStringInfo(&sql, " $%d::%s", i + 1, kind_type_name(vk));
+		if (cast == COND_CAST_VALUE)
+			appendStringInfo(&sql, "::%s", type_name(coltype));
 	}
 	appendStringInfoString(&sql, " LIMIT 1");
 
@@ -802,12 +1095,16 @@ plan_probe(MiaopiLookupState *ls, MrLookup *lk)
 			 SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
+	ls->plan_free.func = free_kept_plan;
+	ls->plan_free.arg = ls;
+	MemoryContextRegisterResetCallback(statecxt, &ls->plan_free);
 	return plan;
 }
 
 /*
  * may_read tells whether the current role may read every column the lookup
- * reads, by an ACL check (never by catching a permission error).
+ * reads (USAGE on the schema, SELECT on the table or the columns), by an
+ * ACL check (never by catching a permission error).
  */
 static bool
 may_read(MiaopiLookupState *ls, MrLookup *lk, const char **errmsg)
@@ -815,6 +1112,13 @@ may_read(MiaopiLookupState *ls, MrLookup *lk, const char **errmsg)
 	bool		is_missing = false;
 	int			i;
 
+	if (pg_namespace_aclcheck(get_rel_namespace(ls->relid), GetUserId(),
+							  ACL_USAGE) != ACLCHECK_OK)
+	{
+		*errmsg = psprintf("permission denied for schema %s",
+						   schema_or_public(lk->schema));
+		return false;
+	}
 	if (pg_class_aclcheck_ext(ls->relid, GetUserId(), ACL_SELECT, &is_missing) == ACLCHECK_OK)
 		return true;
 	if (is_missing)
@@ -840,8 +1144,8 @@ may_read(MiaopiLookupState *ls, MrLookup *lk, const char **errmsg)
  * miaopi_lookup_probe runs one lookup; see lookup.h.
  */
 bool
-miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
-					bool *found, Datum *value, bool *isnull,
+miaopi_lookup_probe(MiaopiLookupRun *run, MiaopiProgram *prog, MrLookup *lk,
+					Datum *params, bool *found, Datum *value, bool *isnull,
 					const char **errmsg)
 {
 	MiaopiLookupState *ls = &prog->lookups[lk->index];
@@ -863,6 +1167,7 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 	{
 		CacheRegisterSyscacheCallback(RELOID, acl_syscache_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(ATTNUM, acl_syscache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, acl_syscache_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, acl_syscache_callback, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHOID, acl_syscache_callback, (Datum) 0);
 		acl_callbacks_registered = true;
@@ -875,33 +1180,44 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 		ls->acl_generation = acl_generation;
 	}
 
-	if (!ls->prepared)
+	if (!ls->prepared || ls->prepared_direct != miaopi_lookup_direct)
 	{
+		ls->prepared_direct = miaopi_lookup_direct;
 		ls->direct = miaopi_lookup_direct && ActiveSnapshotSet() &&
 			choose_direct(ls, lk, prog->cxt);
-		ls->prepared = true;
+		/* an index that becomes usable later is tried again then */
+		ls->prepared = ls->direct || !ls->retry_direct;
 	}
 	if (ls->direct)
 	{
-		probe_direct(ls, lk, params, found, value, isnull);
+		probe_direct(run, ls, lk, params, found, value, isnull);
 		return true;
 	}
 
-	if (!spi_open)
+	if (!run->spi_open)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		spi_open = true;
+		run->spi_open = true;
 		/* keep evaluating in the caller's context, not SPI's */
 		MemoryContextSwitchTo(caller);
 	}
 
 	if (ls->plan == NULL)
 	{
+		/*
+		 * The plan is freed by a callback on the context that holds ls (its
+		 * callback struct lives in ls): when the program goes, that context
+		 * may be deleted before the program's own.
+		 */
 		MemoryContext old = MemoryContextSwitchTo(prog->cxt);
+		SPIPlanPtr	plan = plan_probe(ls, lk, GetMemoryChunkContext(prog->lookups),
+									  errmsg);
 
-		ls->plan = plan_probe(ls, lk);
 		MemoryContextSwitchTo(old);
+		if (plan == NULL)
+			return false;
+		ls->plan = plan;
 	}
 
 	rc = SPI_execute_plan(ls->plan, params, NULL, true, 1);
@@ -918,6 +1234,7 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 		{
 			Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
 
+			MemoryContextSwitchTo(caller);
 			*value = datumCopy(d, att->attbyval, att->attlen);
 		}
 	}
@@ -927,29 +1244,30 @@ miaopi_lookup_probe(MiaopiProgram *prog, MrLookup *lk, Datum *params,
 }
 
 /*
- * miaopi_lookup_begin forgets SPI state left by an evaluation that errored
- * out (transaction abort already cleaned SPI itself up).
+ * miaopi_lookup_begin starts the lookups of one evaluation of prog.  The
+ * run lives in the current memory context.
  */
 void
-miaopi_lookup_begin(void)
+miaopi_lookup_begin(MiaopiLookupRun *run, MiaopiProgram *prog)
 {
-	eval_generation++;
-	open_scans = NULL;
-	spi_open = false;
+	memset(run, 0, sizeof(*run));
+	run->cxt = CurrentMemoryContext;
+	run->nlookups = prog->svc->nlookups;
 }
 
 /*
- * miaopi_lookup_finish closes the SPI connection an evaluation opened.
+ * miaopi_lookup_finish closes what the evaluation's probes opened: its
+ * index scans and its SPI connection.
  */
 void
-miaopi_lookup_finish(void)
+miaopi_lookup_finish(MiaopiLookupRun *run)
 {
-	close_scans();
-	if (spi_open)
+	close_scans(run);
+	if (run->spi_open)
 	{
 		MemoryContext caller = CurrentMemoryContext;
 
-		spi_open = false;
+		run->spi_open = false;
 		SPI_finish();
 		MemoryContextSwitchTo(caller);
 	}

@@ -35,7 +35,6 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-bool		miaopi_internal_update = false;
 bool		miaopi_lookup_direct = true;
 
 static char *miaopi_clock_now = NULL;
@@ -148,7 +147,7 @@ _PG_init(void)
 							 "Off runs every lookup as a prepared SQL query instead.",
 							 &miaopi_lookup_direct,
 							 true,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 

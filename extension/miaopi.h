@@ -39,10 +39,11 @@ extern void miaopi_restore_user(MiaopiOwnerSwitch *sw);
 extern int	miaopi_pin_search_path(void);
 
 /*
- * Workflow state machine flag: while set, the application UPDATE guard lets
- * miaopi's own functions move an application.  Set it only around a single
- * UPDATE and always reset it (PG_FINALLY).
+ * trigger.c: the application UPDATE guard lets one UPDATE of one row through
+ * while miaopi's own function that called miaopi_allow_update(id) makes it.
+ * Always pair it with miaopi_forbid_update() (PG_FINALLY).
  */
-extern bool miaopi_internal_update;
+extern void miaopi_allow_update(int64 id);
+extern void miaopi_forbid_update(void);
 
 #endif							/* MIAOPI_MIAOPI_H */

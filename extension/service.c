@@ -192,6 +192,7 @@ service_load_all(void)
 	HeapTuple	tup;
 	MemoryContext oldcxt;
 	int			a_code,
+				a_department,
 				a_kind,
 				a_calendar,
 				a_statutory,
@@ -210,6 +211,7 @@ service_load_all(void)
 	rel = table_open(service_relid, AccessShareLock);
 	tupdesc = RelationGetDescr(rel);
 	a_code = attnum_of(tupdesc, "code");
+	a_department = attnum_of(tupdesc, "department");
 	a_kind = attnum_of(tupdesc, "kind");
 	a_calendar = attnum_of(tupdesc, "calendar");
 	a_statutory = attnum_of(tupdesc, "statutory_days");
@@ -238,6 +240,8 @@ service_load_all(void)
 			continue;
 		s->code = TextDatumGetCString(d);
 		s->codelen = strlen(s->code);
+		d = heap_getattr(tup, a_department, tupdesc, &isnull);
+		s->department = isnull ? NULL : TextDatumGetCString(d);
 		d = heap_getattr(tup, a_kind, tupdesc, &isnull);
 		kind = isnull ? "" : TextDatumGetCString(d);
 		if (strcmp(kind, "licence") == 0)
@@ -351,4 +355,23 @@ uint64
 miaopi_service_generation(void)
 {
 	return service_cache_stale ? 0 : service_generation;
+}
+
+/*
+ * miaopi_service_copy returns a copy of svc in the current memory context,
+ * for a caller that must use it across work that may look services up
+ * again (an evaluation, whose lookups may run code that evaluates another
+ * application and so reloads the cache).
+ */
+MiaopiService *
+miaopi_service_copy(const MiaopiService *svc)
+{
+	MiaopiService *copy = palloc(sizeof(MiaopiService));
+
+	*copy = *svc;
+	copy->next = NULL;
+	copy->code = pstrdup(svc->code);
+	copy->calendar = pstrdup(svc->calendar);
+	copy->department = svc->department ? pstrdup(svc->department) : NULL;
+	return copy;
 }

@@ -35,6 +35,7 @@ typedef struct MiaopiService
 	struct MiaopiService *next;
 	char	   *code;
 	int			codelen;
+	char	   *department;		/* NULL when it has none */
 	MiaopiKind	kind;
 	char	   *calendar;
 	int			statutory_days;
@@ -55,6 +56,7 @@ typedef struct MiaopiService
 extern const MiaopiService *miaopi_service_lookup(const char *code, int len,
 												  bool missing_ok);
 extern uint64 miaopi_service_generation(void);
+extern MiaopiService *miaopi_service_copy(const MiaopiService *svc);
 extern const char *miaopi_step_name(MiaopiStep step);
 extern const char *miaopi_kind_name(MiaopiKind kind);
 

@@ -11,10 +11,29 @@
  * column numbers are resolved once per backend and table shape.
  *
  * Columns the client does not own are overwritten on INSERT, whatever the
- * client sent.  miaopi_guard (BEFORE UPDATE) refuses any change to an
- * application unless one of miaopi's own functions is making it
- * (miaopi_internal_update): the decision, the reasons and what was decided
- * on stay as they were recorded.
+ * client sent, and the id must be the one the identity sequence gave this
+ * row: OVERRIDING SYSTEM VALUE would let a client pre-claim ids another
+ * session is about to use.  The test: the id equals this backend's last
+ * value of the sequence (currval).  A default id always does, since the
+ * sequence's value is computed for each row just before its BEFORE
+ * triggers; a chosen id does only if it is one nextval just handed to this
+ * very backend, which nobody else can hold.
+ *
+ * Restores.  pg_dump writes every column, the decision included.  A row
+ * that arrives decided (status, decision, submitted_at, ruleset_id and
+ * reasons all given) from a role that owns miaopi's tables (or a
+ * superuser; both could disable the trigger anyway) is kept exactly as it
+ * is, id included: a restore does not decide again.  From anyone else the
+ * owned columns are overwritten as for every INSERT.
+ *
+ * Scopes.  An INSERT by a role without a submit scope for the service is
+ * refused before anything is evaluated or stored (scope.c, memoised).
+ *
+ * miaopi_guard (BEFORE UPDATE) refuses any change to an application unless
+ * one of miaopi's own functions announced exactly that row
+ * (miaopi_allow_update), and then lets one UPDATE of it through: the
+ * decision, the reasons and what was decided on stay as they were recorded.
+ * miaopi_keep_rows refuses DELETE and TRUNCATE.
  *
  * IDENTIFICATION
  *	  extension/trigger.c
@@ -24,13 +43,17 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -41,6 +64,7 @@
 #include "licence.h"
 #include "lookup.h"
 #include "miaopi.h"
+#include "scope.h"
 #include "trigger.h"
 
 /* Columns of miaopi.application the trigger reads or writes */
@@ -86,11 +110,16 @@ typedef struct AppLayout
 {
 	Oid			relid;
 	int			natts;
+	int			id_attnum;
+	Oid			id_seqid;		/* the identity sequence of id */
 	int			attnum[NUM_APP_COLUMNS];
-	int			id_attnum;		/* the identity, already set in a BEFORE trigger */
 } AppLayout;
 
 static AppLayout layout;
+
+/* The one UPDATE the guard lets through (miaopi_allow_update) */
+static bool update_allowed = false;
+static int64 update_allowed_id = 0;
 
 /* Resolve the application columns once per table shape */
 static const AppLayout *
@@ -121,6 +150,7 @@ app_layout(Relation rel)
 				 errmsg("miaopi_decide: table \"%s\" has no column \"id\"",
 						RelationGetRelationName(rel)),
 				 errhint("Use the trigger only on miaopi.application.")));
+	layout.id_seqid = getIdentitySequence(RelationGetRelid(rel), layout.id_attnum, false);
 	layout.relid = RelationGetRelid(rel);
 	layout.natts = desc->natts;
 	return &layout;
@@ -200,6 +230,62 @@ miaopi_check_payload(Jsonb *payload)
 				 errhint("Send the application's fields as one object, e.g. {\"vehicle_count\": 2}.")));
 }
 
+/*
+ * is_restore says whether a row that arrives with its decision written out
+ * is a restore to keep as it is: only from a role owning the table.
+ */
+static bool
+is_restore(Relation rel, const AppLayout *lay, const bool *nulls)
+{
+	if (nulls[lay->attnum[COL_STATUS] - 1] || nulls[lay->attnum[COL_DECISION] - 1] ||
+		nulls[lay->attnum[COL_SUBMITTED_AT] - 1] || nulls[lay->attnum[COL_RULESET_ID] - 1] ||
+		nulls[lay->attnum[COL_REASONS] - 1])
+		return false;
+	return pg_class_ownercheck(RelationGetRelid(rel), GetUserId());
+}
+
+/*
+ * check_id refuses an id the identity sequence did not just give this
+ * backend (OVERRIDING SYSTEM VALUE, or COPY with an id column).  currval
+ * is read as the table's owner: the inserting role needs no privilege on
+ * the sequence, as for the identity default itself.
+ */
+static void
+check_id(Relation rel, const AppLayout *lay, int64 id)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ours = false;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		ours = DatumGetInt64(DirectFunctionCall1(currval_oid,
+												 ObjectIdGetDatum(lay->id_seqid))) == id;
+	}
+	PG_CATCH();
+	{
+		/* "currval is not yet defined": no id was generated here at all */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ours = false;
+	}
+	PG_END_TRY();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	if (!ours)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("an application's id is chosen by miaopi"),
+				 errdetail("The INSERT gave id " INT64_FORMAT ", which the identity sequence did not generate for it.", id),
+				 errhint("Leave out the id column and OVERRIDING SYSTEM VALUE; INSERT ... RETURNING id gives the id."),
+				 errtable(rel)));
+}
+
 /* SQL: BEFORE INSERT trigger that decides the application */
 PG_FUNCTION_INFO_V1(miaopi_decide);
 Datum
@@ -216,6 +302,7 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	bool		newnulls[NUM_APP_COLUMNS];
 	int			ncols = 0;
 	const MiaopiService *svc;
+	const MiaopiService *cached;
 	MiaopiProgram *prog;
 	MiaopiInput in;
 	MiaopiDecision dec;
@@ -239,11 +326,23 @@ miaopi_decide(PG_FUNCTION_ARGS)
 #define VAL(c) values[lay->attnum[c] - 1]
 #define ISNULL(c) nulls[lay->attnum[c] - 1]
 
+	/* a restore keeps the row exactly as it was decided */
+	if (is_restore(rel, lay, nulls))
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	check_id(rel, lay, DatumGetInt64(values[lay->id_attnum - 1]));
+
 	require_column(ISNULL(COL_SERVICE_CODE), "service_code");
 	require_column(ISNULL(COL_APPLICANT_ID), "applicant_id");
 	require_column(ISNULL(COL_PAYLOAD), "payload");
 
-	svc = miaopi_service_or_error(DatumGetTextPP(VAL(COL_SERVICE_CODE)));
+	/*
+	 * The scope is checked on the cached entry (its address is the memo's
+	 * key); then a copy: a lookup's code may reload the service cache under
+	 * us.
+	 */
+	cached = miaopi_service_or_error(DatumGetTextPP(VAL(COL_SERVICE_CODE)));
+	miaopi_scope_check_service(GetUserId(), MIAOPI_SCOPE_SUBMIT, cached);
+	svc = miaopi_service_copy(cached);
 
 	memset(&in, 0, sizeof(in));
 	t = DatumGetTextPP(VAL(COL_APPLICANT_ID));
@@ -420,11 +519,30 @@ miaopi_guard(PG_FUNCTION_ARGS)
 	int			attnum;
 
 	check_trigger_call(fcinfo, "miaopi_guard", false);
-	if (miaopi_internal_update)
-		return PointerGetDatum(trigdata->tg_newtuple);
-
 	rel = trigdata->tg_relation;
 	desc = RelationGetDescr(rel);
+
+	if (update_allowed)
+	{
+		int			id_attnum = SPI_fnumber(desc, "id");
+		bool		oldnull = true,
+					newnull = true;
+		Datum		oldid = 0,
+					newid = 0;
+
+		if (id_attnum > 0 && TupleDescAttr(desc, id_attnum - 1)->atttypid == INT8OID)
+		{
+			oldid = heap_getattr(trigdata->tg_trigtuple, id_attnum, desc, &oldnull);
+			newid = heap_getattr(trigdata->tg_newtuple, id_attnum, desc, &newnull);
+		}
+		if (!oldnull && !newnull &&
+			DatumGetInt64(oldid) == update_allowed_id &&
+			DatumGetInt64(newid) == update_allowed_id)
+		{
+			update_allowed = false;
+			return PointerGetDatum(trigdata->tg_newtuple);
+		}
+	}
 	for (attnum = 1; attnum <= desc->natts; attnum++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
@@ -470,4 +588,56 @@ miaopi_ruleset_immutable(PG_FUNCTION_ARGS)
 			 errhint("Load a new version with miaopi.load_rules()."),
 			 errtable(trigdata->tg_relation)));
 	PG_RETURN_NULL();
+}
+
+/*
+ * miaopi_allow_update lets the guard pass the next UPDATE of application
+ * id, once.
+ */
+void
+miaopi_allow_update(int64 id)
+{
+	update_allowed = true;
+	update_allowed_id = id;
+}
+
+/* Withdraw what miaopi_allow_update allowed */
+void
+miaopi_forbid_update(void)
+{
+	update_allowed = false;
+	update_allowed_id = 0;
+}
+
+/*
+ * SQL: BEFORE DELETE row / BEFORE TRUNCATE statement trigger refusing to
+ * lose rows; its argument, if any, is the errdetail.
+ */
+PG_FUNCTION_INFO_V1(miaopi_keep_rows);
+Datum
+miaopi_keep_rows(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("miaopi_keep_rows: must be called as trigger")));
+	if (!TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
+		!TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("miaopi_keep_rows: must be fired by DELETE or TRUNCATE")));
+	rel = trigdata->tg_relation;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("rows of %s.%s cannot be %s",
+					get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel),
+					TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "deleted" : "truncated"),
+			 trigdata->tg_trigger->tgnargs > 0 ?
+			 errdetail("%s", trigdata->tg_trigger->tgargs[0]) : 0,
+			 errhint("miaopi keeps these rows for the audit trail."),
+			 errtable(rel)));
+	PG_RETURN_POINTER(NULL);
 }

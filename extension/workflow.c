@@ -19,16 +19,19 @@
  *				 --supplement_received--> back, dues moved by the pause
  *
  * A supplement may be requested once before and once after acceptance
- * (art. 32: every missing item in one notice).  For licences the role that
- * reviewed may not approve or reject (four eyes).  An action refused in the
+ * (art. 32: every missing item in one notice).  For licences the person
+ * who reviewed (the login role, session_user, whatever SET ROLE said) may
+ * not approve or reject (four eyes).  Every function here first checks that
+ * the calling role has an act scope for the application's service
+ * (scope.c).  An action refused in the
  * current state raises 55000 with the allowed actions in the hint; since
  * every check runs before the first write and the whole call is one
  * statement, a refused action changes nothing.
  *
  * Writes.  The decision trigger's guard refuses any direct UPDATE of
- * miaopi.application unless miaopi_internal_update is set; we set it
- * around our single parameterised UPDATE and reset it in PG_FINALLY.  The
- * row is locked FOR UPDATE first.  All SPI work runs as the owner of the
+ * miaopi.application but the one miaopi_allow_update(id) announces: that
+ * of row id, once; we announce it around our single parameterised UPDATE
+ * and withdraw it in PG_FINALLY.  The row is locked FOR UPDATE first.  All SPI work runs as the owner of the
  * application table (SetUserIdAndSecContext, as ri_triggers.c does), so a
  * reviewer needs EXECUTE on act() and nothing else, while the actor we
  * record and check is the caller's current_user.  Every action, pause,
@@ -59,8 +62,9 @@
 
 #include "calendar.h"
 #include "clock.h"
-#include "miaopi.h"
 #include "licence.h"
+#include "miaopi.h"
+#include "scope.h"
 #include "workflow.h"
 
 typedef enum MiaopiAction
@@ -94,6 +98,7 @@ static SPIPlanPtr plan_lock_skip = NULL;
 static SPIPlanPtr plan_update = NULL;
 static SPIPlanPtr plan_event = NULL;
 static SPIPlanPtr plan_reviewer = NULL;
+static SPIPlanPtr plan_reviewer_1_0 = NULL;
 static SPIPlanPtr plan_extended = NULL;
 
 /* Prepare sql once per backend */
@@ -255,12 +260,12 @@ miaopi_app_update(const MiaopiAppRow *row)
 
 	PG_TRY();
 	{
-		miaopi_internal_update = true;
+		miaopi_allow_update(row->id);
 		rc = SPI_execute_plan(plan, values, nulls, false, 0);
 	}
 	PG_FINALLY();
 	{
-		miaopi_internal_update = false;
+		miaopi_forbid_update();
 	}
 	PG_END_TRY();
 	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
@@ -602,7 +607,11 @@ supplement_used(const MiaopiService *svc, const MiaopiAppRow *row)
 			(accepted ? MIAOPI_FLAG_SUPPLEMENT_POST : MIAOPI_FLAG_SUPPLEMENT_PRE)) != 0;
 }
 
-/* The role that last reviewed application id, or NULL */
+/*
+ * The login role (session_user) that last reviewed application id, or
+ * NULL.  Events recorded before 1.1 name only the role that acted; a
+ * database still on 1.0 has no session_actor column at all.
+ */
 static char *
 last_reviewer(int64 id)
 {
@@ -610,12 +619,20 @@ last_reviewer(int64 id)
 	Datum		values[1];
 	SPIPlanPtr	plan;
 
-	plan = kept_plan(&plan_reviewer,
-					 "SELECT actor FROM miaopi.event"
-					 " WHERE application_id OPERATOR(pg_catalog.=) $1"
-					 " AND action OPERATOR(pg_catalog.=) 'review'"
-					 " ORDER BY id DESC LIMIT 1",
-					 1, argtypes);
+	if (get_attnum(miaopi_relid("event"), "session_actor") != InvalidAttrNumber)
+		plan = kept_plan(&plan_reviewer,
+						 "SELECT COALESCE(session_actor, actor) FROM miaopi.event"
+						 " WHERE application_id OPERATOR(pg_catalog.=) $1"
+						 " AND action OPERATOR(pg_catalog.=) 'review'"
+						 " ORDER BY id DESC LIMIT 1",
+						 1, argtypes);
+	else
+		plan = kept_plan(&plan_reviewer_1_0,
+						 "SELECT actor FROM miaopi.event"
+						 " WHERE application_id OPERATOR(pg_catalog.=) $1"
+						 " AND action OPERATOR(pg_catalog.=) 'review'"
+						 " ORDER BY id DESC LIMIT 1",
+						 1, argtypes);
 	values[0] = Int64GetDatum(id);
 	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read events of application " INT64_FORMAT, id);
@@ -707,6 +724,8 @@ miaopi_act(PG_FUNCTION_ARGS)
 	char	   *action_name;
 	char	   *comment;
 	char	   *actor;
+	char	   *person;
+	Oid			caller;
 	MiaopiAction act;
 	MiaopiAppRow row;
 	const MiaopiService *svc;
@@ -738,13 +757,16 @@ miaopi_act(PG_FUNCTION_ARGS)
 				 errhint("Actions are: %s.", action_list(A(ACT_COUNT) - 1))));
 	act = (MiaopiAction) i;
 
-	actor = GetUserNameFromId(GetUserId(), false);
+	caller = GetUserId();
+	actor = GetUserNameFromId(caller, false);
+	person = GetUserNameFromId(GetSessionUserId(), false);
 	now = miaopi_now();
 	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	svc = lock_application(id, &row);
+	miaopi_scope_check_service(caller, MIAOPI_SCOPE_ACT, svc);
 	old_status = row.status;
 	old_step = miaopi_current_step(svc, &row);
 
@@ -792,19 +814,22 @@ miaopi_act(PG_FUNCTION_ARGS)
 						   act == ACT_REFUSE ? "refusal (不予受理)" : "rejection"),
 				 errhint("Pass the comment as the third argument of miaopi.act.")));
 
-	/* Four eyes: the reviewer of a licence may not decide it */
+	/*
+	 * Four eyes: the person who reviewed a licence may not decide it.  The
+	 * person is the login role (session_user), whatever SET ROLE says.
+	 */
 	if ((act == ACT_APPROVE || act == ACT_REJECT) &&
 		svc->kind == MIAOPI_KIND_LICENCE && svc->has_step[MIAOPI_STEP_REVIEW])
 	{
 		char	   *reviewer = last_reviewer(id);
 
-		if (reviewer != NULL && strcmp(reviewer, actor) == 0)
+		if (reviewer != NULL && strcmp(reviewer, person) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("role \"%s\" reviewed application " INT64_FORMAT " and may not also decide it",
-							actor, id),
-					 errdetail("A licence needs a reviewer and a decider who are different roles (four eyes)."),
-					 errhint("Have another role approve or reject it.")));
+					 errmsg("login role \"%s\" reviewed application " INT64_FORMAT " and may not also decide it",
+							person, id),
+					 errdetail("A licence needs a reviewer and a decider who are different people (four eyes), whatever role each acts as."),
+					 errhint("Have another person approve or reject it.")));
 	}
 
 	/* Record the breaches so far, before anything moves */
@@ -916,6 +941,8 @@ miaopi_act(PG_FUNCTION_ARGS)
 		appendStringInfoChar(&detail, '}');
 	}
 
+	/* one more step taken, for the statistics (clock.h) */
+	row.clock_flags = MIAOPI_FLAGS_ADD_STEP(row.clock_flags);
 	miaopi_app_update(&row);
 	miaopi_event_insert(id, now, action_names[act], actor,
 						miaopi_status_name(old_status), miaopi_status_name(row.status),
@@ -965,6 +992,7 @@ miaopi_pause(PG_FUNCTION_ARGS)
 	MiaopiStatus old_status;
 	TimestampTz now = miaopi_now();
 	char	   *actor;
+	Oid			caller;
 	MiaopiOwnerSwitch owner;
 	StringInfoData detail;
 	int			i;
@@ -985,12 +1013,14 @@ miaopi_pause(PG_FUNCTION_ARGS)
 				 errdetail("miaopi.pause was called for application " INT64_FORMAT ".", id),
 				 errhint("Reasons are: supplement, hearing, inspection, expert_review, public_notice, other.")));
 
-	actor = GetUserNameFromId(GetUserId(), false);
+	caller = GetUserId();
+	actor = GetUserNameFromId(caller, false);
 	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	svc = lock_application(id, &row);
+	miaopi_scope_check_service(caller, MIAOPI_SCOPE_ACT, svc);
 	old_status = row.status;
 	if (MIAOPI_HAS_TS(row.paused_at))
 		ereport(ERROR,
@@ -1027,6 +1057,7 @@ miaopi_resume(PG_FUNCTION_ARGS)
 	const MiaopiService *svc;
 	TimestampTz now = miaopi_now();
 	char	   *actor;
+	Oid			caller;
 	MiaopiOwnerSwitch owner;
 	int			days;
 
@@ -1034,12 +1065,14 @@ miaopi_resume(PG_FUNCTION_ARGS)
 		null_argument("application_id");
 	id = PG_GETARG_INT64(0);
 
-	actor = GetUserNameFromId(GetUserId(), false);
+	caller = GetUserId();
+	actor = GetUserNameFromId(caller, false);
 	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	svc = lock_application(id, &row);
+	miaopi_scope_check_service(caller, MIAOPI_SCOPE_ACT, svc);
 	if (MIAOPI_HAS_TS(row.closed_at))
 		refuse_closed(&row, "resumed");
 	if (row.status == MIAOPI_ST_SUPPLEMENT)
@@ -1079,6 +1112,7 @@ miaopi_extend(PG_FUNCTION_ARGS)
 	MiaopiStatus old_status;
 	TimestampTz now = miaopi_now();
 	char	   *actor;
+	Oid			caller;
 	MiaopiOwnerSwitch owner;
 	int			limit;
 	bool		prov = false;
@@ -1097,12 +1131,14 @@ miaopi_extend(PG_FUNCTION_ARGS)
 				 errdetail("Article 42 requires telling the applicant why the time limit is extended."),
 				 errhint("Pass the reason as the third argument of miaopi.extend.")));
 
-	actor = GetUserNameFromId(GetUserId(), false);
+	caller = GetUserId();
+	actor = GetUserNameFromId(caller, false);
 	miaopi_become_owner(&owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	svc = lock_application(id, &row);
+	miaopi_scope_check_service(caller, MIAOPI_SCOPE_ACT, svc);
 	old_status = row.status;
 	limit = (svc->kind == MIAOPI_KIND_LICENCE) ?
 		Min(svc->extension_days, MIAOPI_MAX_EXTENSION_DAYS) : 0;

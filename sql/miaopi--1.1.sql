@@ -683,6 +683,385 @@ SELECT pg_catalog.pg_extension_config_dump('miaopi.event_id_seq', '');
 -- 1.1: trust, the audit ledger, e-licences, statistics and replay, policies.
 
 -- ====================================================================
+-- sql/1.1/15-roles.sql
+-- ====================================================================
+-- 1.1: rows that are never lost or forged, restores that keep every decision,
+-- roles, scopes and four eyes by person.
+--
+-- roles: every grant is a row of miaopi.role_grant below; create_roles() applies
+-- the rows whose object exists, so fragments after this one only add rows (or
+-- find theirs already listed: the "-- roles:" lines of 20-ledger, 30-licence,
+-- 40-stats and 50-policy are all here).  create_roles() also takes EXECUTE
+-- from PUBLIC on every miaopi function role_grant does not give PUBLIC.
+--
+-- Guards.  application refuses DELETE and TRUNCATE, ruleset UPDATE, DELETE and
+-- TRUNCATE, event UPDATE, DELETE and TRUNCATE; every guard and the decision
+-- trigger fire ALWAYS, so session_replication_role = replica skips none.
+
+CREATE FUNCTION miaopi.keep_rows()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'miaopi_keep_rows'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.keep_rows() IS
+	'Trigger: refuses DELETE and TRUNCATE of a table miaopi never loses a row of (argument: why)';
+REVOKE ALL ON FUNCTION miaopi.keep_rows() FROM PUBLIC;
+
+CREATE TRIGGER application_keep
+	BEFORE DELETE ON miaopi.application
+	FOR EACH ROW EXECUTE FUNCTION miaopi.keep_rows('Every application is kept: it records what was submitted and how it was decided.');
+COMMENT ON TRIGGER application_keep ON miaopi.application IS
+	'Applications are never deleted';
+CREATE TRIGGER application_no_truncate
+	BEFORE TRUNCATE ON miaopi.application
+	FOR EACH STATEMENT EXECUTE FUNCTION miaopi.keep_rows('Every application is kept: it records what was submitted and how it was decided.');
+COMMENT ON TRIGGER application_no_truncate ON miaopi.application IS
+	'Applications are never removed';
+CREATE TRIGGER ruleset_no_truncate
+	BEFORE TRUNCATE ON miaopi.ruleset
+	FOR EACH STATEMENT EXECUTE FUNCTION miaopi.ruleset_immutable();
+COMMENT ON TRIGGER ruleset_no_truncate ON miaopi.ruleset IS
+	'Rulesets are never removed (nor, by cascade, the services they belong to)';
+
+ALTER TABLE miaopi.application ENABLE ALWAYS TRIGGER application_decide;
+ALTER TABLE miaopi.application ENABLE ALWAYS TRIGGER application_guard;
+ALTER TABLE miaopi.application ENABLE ALWAYS TRIGGER application_keep;
+ALTER TABLE miaopi.application ENABLE ALWAYS TRIGGER application_no_truncate;
+ALTER TABLE miaopi.ruleset ENABLE ALWAYS TRIGGER ruleset_immutable;
+ALTER TABLE miaopi.ruleset ENABLE ALWAYS TRIGGER ruleset_no_truncate;
+ALTER TABLE miaopi.event ENABLE ALWAYS TRIGGER event_append_only;
+ALTER TABLE miaopi.event ENABLE ALWAYS TRIGGER event_no_truncate;
+
+COMMENT ON TRIGGER application_decide ON miaopi.application IS
+	'Decides every new application; a row arriving already decided from a role that owns miaopi''s tables (a restore) is kept as it is';
+COMMENT ON TRIGGER application_guard ON miaopi.application IS
+	'Only miaopi''s functions change an application, one row at a time';
+COMMENT ON TRIGGER ruleset_immutable ON miaopi.ruleset IS
+	'Rulesets are never changed or deleted';
+
+/*
+ * Restores.  The foreign key service.current_ruleset -> ruleset made a cycle
+ * with ruleset.service_code -> service that no data-only restore order can
+ * satisfy; load_rules, which stores the ruleset and then points its service
+ * at it in one transaction, is the only writer of current_ruleset.
+ */
+ALTER TABLE miaopi.service DROP CONSTRAINT service_current_ruleset_fkey;
+COMMENT ON COLUMN miaopi.service.current_ruleset IS
+	'The ruleset that decides new applications; written only by load_rules, after storing that ruleset';
+
+-- ====================================================================
+-- Four eyes by person: events name the login role too
+-- ====================================================================
+
+ALTER TABLE miaopi.event ADD COLUMN IF NOT EXISTS session_actor text;
+ALTER TABLE miaopi.event ALTER COLUMN session_actor SET DEFAULT session_user;
+COMMENT ON COLUMN miaopi.event.session_actor IS
+	'The login role (session_user) that acted, whatever SET ROLE said; NULL for events recorded before 1.1';
+
+-- ====================================================================
+-- Scopes: which role may load, act on or submit to which services
+-- ====================================================================
+
+CREATE TABLE miaopi.scope (
+	role			name NOT NULL,
+	action			text NOT NULL,
+	department		text,
+	service_code	text,
+	granted_at		timestamptz,
+	granted_by		text,
+	CONSTRAINT scope_action_valid
+		CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY['load', 'act', 'submit']::text[])),
+	CONSTRAINT scope_unique
+		UNIQUE NULLS NOT DISTINCT (role, action, department, service_code)
+);
+COMMENT ON TABLE miaopi.scope IS
+	'What each role (and every role that is a member of it) may do: load rules for, act on, or submit applications to the services of a department, or one service; NULL means all';
+COMMENT ON COLUMN miaopi.scope.role IS 'The role the scope is for; members of the role have it too';
+COMMENT ON COLUMN miaopi.scope.action IS 'load (load_rules), act (act, pause, resume, extend) or submit (INSERT into miaopi.application)';
+COMMENT ON COLUMN miaopi.scope.department IS 'The services'' department (miaopi.service.department); NULL for every department';
+COMMENT ON COLUMN miaopi.scope.service_code IS 'One service; NULL for every service (of the department)';
+COMMENT ON COLUMN miaopi.scope.granted_at IS 'Set by miaopi when the scope was added or changed';
+COMMENT ON COLUMN miaopi.scope.granted_by IS 'The role that added or changed the scope, set by miaopi';
+SELECT pg_catalog.pg_extension_config_dump('miaopi.scope', '');
+REVOKE ALL ON miaopi.scope FROM PUBLIC;
+
+CREATE FUNCTION miaopi.scope_record()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'miaopi_scope_record'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.scope_record() IS
+	'Trigger: checks a scope''s role, stamps granted_at and granted_by and records the change as an event';
+REVOKE ALL ON FUNCTION miaopi.scope_record() FROM PUBLIC;
+
+CREATE TRIGGER scope_record
+	BEFORE INSERT OR UPDATE OR DELETE ON miaopi.scope
+	FOR EACH ROW EXECUTE FUNCTION miaopi.scope_record();
+COMMENT ON TRIGGER scope_record ON miaopi.scope IS
+	'Every scope change is an event (application_id 0)';
+CREATE TRIGGER scope_no_truncate
+	BEFORE TRUNCATE ON miaopi.scope
+	FOR EACH STATEMENT EXECUTE FUNCTION miaopi.keep_rows('Each scope removal is recorded as an event; DELETE the rows instead.');
+COMMENT ON TRIGGER scope_no_truncate ON miaopi.scope IS
+	'Scopes are removed row by row, so that each removal is recorded';
+CREATE TRIGGER scope_invalidate_cache
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON miaopi.scope
+	FOR EACH STATEMENT EXECUTE FUNCTION miaopi.invalidate_cache();
+COMMENT ON TRIGGER scope_invalidate_cache ON miaopi.scope IS
+	'Every backend checks scopes against the new rows from its next statement on';
+ALTER TABLE miaopi.scope ENABLE ALWAYS TRIGGER scope_record;
+ALTER TABLE miaopi.scope ENABLE ALWAYS TRIGGER scope_no_truncate;
+ALTER TABLE miaopi.scope ENABLE ALWAYS TRIGGER scope_invalidate_cache;
+
+-- ====================================================================
+-- Roles
+-- ====================================================================
+
+/*
+ * The grants create_roles() gives, one row each.  kind: function (every
+ * function of that name in schema miaopi), table (a table, view or sequence
+ * miaopi.<name>) or schema.  A row whose object does not exist (a feature not
+ * installed) is skipped.  role public is PUBLIC.
+ */
+CREATE TABLE miaopi.role_grant (
+	role		name NOT NULL,
+	privilege	text NOT NULL,
+	kind		text NOT NULL,
+	object		text NOT NULL,
+	PRIMARY KEY (role, privilege, kind, object),
+	CONSTRAINT role_grant_kind_valid
+		CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'table', 'schema']::text[]))
+);
+COMMENT ON TABLE miaopi.role_grant IS
+	'What create_roles() grants to each of miaopi''s roles (and to PUBLIC); a row for an object that does not exist is skipped';
+REVOKE ALL ON miaopi.role_grant FROM PUBLIC;
+
+INSERT INTO miaopi.role_grant (role, privilege, kind, object) VALUES
+	-- anyone: public facts and pure checks
+	('public', 'USAGE', 'schema', 'miaopi'),
+	('public', 'SELECT', 'table', 'calendar'),
+	('public', 'SELECT', 'table', 'calendar_day'),
+	('public', 'EXECUTE', 'function', 'is_working_day'),
+	('public', 'EXECUTE', 'function', 'add_working_days'),
+	('public', 'EXECUTE', 'function', 'working_days_between'),
+	('public', 'EXECUTE', 'function', 'is_provisional'),
+	('public', 'EXECUTE', 'function', 'uscc_valid'),
+	('public', 'EXECUTE', 'function', 'idcard_valid'),
+	('public', 'EXECUTE', 'function', 'idcard_birth_date'),
+	('public', 'EXECUTE', 'function', 'verify_licence'),
+	-- pure, and run as whoever inserts by the generated column application.not_passed
+	('public', 'EXECUTE', 'function', 'not_passed'),
+	-- admin: rules, calendars, scopes, the ledger, policy pushes
+	('miaopi_admin', 'EXECUTE', 'function', 'now'),
+	('miaopi_admin', 'EXECUTE', 'function', 'load_rules'),
+	('miaopi_admin', 'EXECUTE', 'function', 'evaluate'),
+	('miaopi_admin', 'EXECUTE', 'function', 'sweep'),
+	('miaopi_admin', 'SELECT', 'table', 'service'),
+	('miaopi_admin', 'SELECT', 'table', 'ruleset'),
+	('miaopi_admin', 'INSERT', 'table', 'calendar'),
+	('miaopi_admin', 'UPDATE', 'table', 'calendar'),
+	('miaopi_admin', 'DELETE', 'table', 'calendar'),
+	('miaopi_admin', 'INSERT', 'table', 'calendar_day'),
+	('miaopi_admin', 'UPDATE', 'table', 'calendar_day'),
+	('miaopi_admin', 'DELETE', 'table', 'calendar_day'),
+	('miaopi_admin', 'SELECT', 'table', 'scope'),
+	('miaopi_admin', 'INSERT', 'table', 'scope'),
+	('miaopi_admin', 'UPDATE', 'table', 'scope'),
+	('miaopi_admin', 'DELETE', 'table', 'scope'),
+	('miaopi_admin', 'EXECUTE', 'function', 'verify_events'),
+	('miaopi_admin', 'EXECUTE', 'function', 'verify_ledger'),
+	('miaopi_admin', 'EXECUTE', 'function', 'digest'),
+	('miaopi_admin', 'EXECUTE', 'function', 'seal'),
+	('miaopi_admin', 'EXECUTE', 'function', 'push'),
+	-- agency: submit, pre-check, read applications and licences, policies
+	('miaopi_agency', 'EXECUTE', 'function', 'now'),
+	('miaopi_agency', 'INSERT', 'table', 'application'),
+	('miaopi_agency', 'SELECT', 'table', 'application'),
+	('miaopi_agency', 'SELECT', 'table', 'clock'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_step'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_accepted_at'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_promised_due'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_statutory_due'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_step_due'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_used'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_remaining'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_provisional'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_light'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_within_promised'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_within_statutory'),
+	('miaopi_agency', 'EXECUTE', 'function', 'clock_columns'),
+	('miaopi_agency', 'EXECUTE', 'function', 'verify_light'),
+	('miaopi_agency', 'SELECT', 'table', 'service'),
+	('miaopi_agency', 'EXECUTE', 'function', 'evaluate'),
+	('miaopi_agency', 'EXECUTE', 'function', 'explain'),
+	('miaopi_agency', 'SELECT', 'table', 'licence'),
+	('miaopi_agency', 'SELECT', 'table', 'licence_event'),
+	('miaopi_agency', 'EXECUTE', 'function', 'licence_valid'),
+	('miaopi_agency', 'EXECUTE', 'function', 'notice'),
+	('miaopi_agency', 'SELECT', 'table', 'policy_match'),
+	('miaopi_agency', 'EXECUTE', 'function', 'match'),
+	('miaopi_agency', 'EXECUTE', 'function', 'confirm'),
+	('miaopi_agency', 'EXECUTE', 'function', 'apply_all'),
+	-- reviewer: the workflow, the clock, licence status changes
+	('miaopi_reviewer', 'EXECUTE', 'function', 'now'),
+	('miaopi_reviewer', 'SELECT', 'table', 'application'),
+	('miaopi_reviewer', 'SELECT', 'table', 'event'),
+	('miaopi_reviewer', 'SELECT', 'table', 'service'),
+	('miaopi_reviewer', 'SELECT', 'table', 'clock'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_step'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_accepted_at'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_promised_due'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_statutory_due'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_step_due'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_used'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_remaining'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_provisional'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_light'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_within_promised'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_within_statutory'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'clock_columns'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'verify_light'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'explain'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'act'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'pause'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'resume'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'extend'),
+	('miaopi_reviewer', 'SELECT', 'table', 'licence'),
+	('miaopi_reviewer', 'SELECT', 'table', 'licence_event'),
+	('miaopi_reviewer', 'SELECT', 'table', 'licence_use'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'licence_valid'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'suspend_licence'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'reinstate_licence'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'revoke_licence'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'cancel_licence'),
+	('miaopi_reviewer', 'EXECUTE', 'function', 'notice'),
+	-- analyst: statistics and replay, nothing that names a person
+	('miaopi_analyst', 'EXECUTE', 'function', 'now'),
+	('miaopi_analyst', 'SELECT', 'table', 'stats_service'),
+	('miaopi_analyst', 'SELECT', 'table', 'stats_daily'),
+	('miaopi_analyst', 'SELECT', 'table', 'stats_checks'),
+	('miaopi_analyst', 'SELECT', 'table', 'stats_time_limits'),
+	('miaopi_analyst', 'SELECT', 'table', 'stats_channels'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'replay'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'ruleset_checks'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'local_date'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_promised_due'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_statutory_due'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_used'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_light'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'clock_columns'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'verify_events'),
+	('miaopi_analyst', 'EXECUTE', 'function', 'verify_ledger');
+
+CREATE FUNCTION miaopi.create_roles()
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r name;
+	g record;
+	f oid;
+	rel regclass;
+	grantee text;
+	public_only text[];
+BEGIN
+	IF NOT (SELECT a.rolsuper FROM pg_catalog.pg_roles a
+			WHERE a.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+		RAISE EXCEPTION USING
+			ERRCODE = 'insufficient_privilege',
+			MESSAGE = 'permission denied to create miaopi''s roles',
+			DETAIL = 'miaopi.create_roles() creates roles and grants on miaopi''s objects.',
+			HINT = 'Run it as a superuser.';
+	END IF;
+
+	FOREACH r IN ARRAY ARRAY['miaopi_admin', 'miaopi_agency', 'miaopi_reviewer', 'miaopi_analyst']::name[] LOOP
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles a WHERE a.rolname OPERATOR(pg_catalog.=) r) THEN
+			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+			EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', r,
+				'miaopi: ' || CASE r
+					WHEN 'miaopi_admin' THEN 'loads rules, keeps calendars and scopes'
+					WHEN 'miaopi_agency' THEN 'submits and reads applications, reads licences'
+					WHEN 'miaopi_reviewer' THEN 'acts on applications, suspends and revokes licences'
+					ELSE 'reads statistics, replays rules; sees no person' END);
+		END IF;
+	END LOOP;
+
+	-- PUBLIC keeps only what the list gives it
+	FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+			 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'miaopi'::regnamespace
+			   AND NOT EXISTS (SELECT FROM miaopi.role_grant rg
+							   WHERE rg.role OPERATOR(pg_catalog.=) 'public'
+								 AND rg.kind OPERATOR(pg_catalog.=) 'function'
+								 AND rg.object OPERATOR(pg_catalog.=) p.proname::text) LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f::regprocedure);
+	END LOOP;
+	FOR rel IN SELECT c.oid FROM pg_catalog.pg_class c
+			   WHERE c.relnamespace OPERATOR(pg_catalog.=) 'miaopi'::regnamespace
+				 AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'v', 'm', 'S', 'p']::"char"[])
+				 AND NOT EXISTS (SELECT FROM miaopi.role_grant rg
+								 WHERE rg.role OPERATOR(pg_catalog.=) 'public'
+								   AND rg.kind OPERATOR(pg_catalog.=) 'table'
+								   AND rg.object OPERATOR(pg_catalog.=) c.relname::text) LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM PUBLIC', rel);
+	END LOOP;
+
+	FOR g IN SELECT rg.* FROM miaopi.role_grant rg ORDER BY rg.role, rg.kind, rg.object, rg.privilege LOOP
+		grantee := CASE WHEN g.role OPERATOR(pg_catalog.=) 'public' THEN 'PUBLIC'
+						ELSE pg_catalog.quote_ident(g.role) END;
+		IF g.kind OPERATOR(pg_catalog.=) 'schema' THEN
+			IF pg_catalog.to_regnamespace(g.object) IS NOT NULL THEN
+				EXECUTE pg_catalog.format('GRANT %s ON SCHEMA %I TO %s', g.privilege, g.object, grantee);
+			END IF;
+		ELSIF g.kind OPERATOR(pg_catalog.=) 'table' THEN
+			rel := pg_catalog.to_regclass('miaopi.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(g.object));
+			IF rel IS NOT NULL THEN
+				EXECUTE pg_catalog.format('GRANT %s ON %s TO %s', g.privilege, rel, grantee);
+			END IF;
+		ELSE
+			FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+					 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'miaopi'::regnamespace
+					   AND p.proname OPERATOR(pg_catalog.=) g.object LOOP
+				EXECUTE pg_catalog.format('GRANT %s ON FUNCTION %s TO %s', g.privilege, f::regprocedure, grantee);
+			END LOOP;
+		END IF;
+		IF g.role OPERATOR(pg_catalog.<>) 'public' AND NOT EXISTS (
+				SELECT FROM pg_catalog.pg_namespace n
+				WHERE n.nspname OPERATOR(pg_catalog.=) 'miaopi'
+				  AND pg_catalog.has_schema_privilege(g.role, n.oid, 'USAGE')) THEN
+			EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA miaopi TO %I', g.role);
+		END IF;
+	END LOOP;
+
+	-- the widest scopes; a DBA narrows them
+	INSERT INTO miaopi.scope (role, action)
+	SELECT s.role, s.action
+	FROM (VALUES ('miaopi_admin'::name, 'load'::text), ('miaopi_reviewer', 'act'),
+				 ('miaopi_agency', 'submit')) s (role, action)
+	WHERE NOT EXISTS (SELECT FROM miaopi.scope x
+					  WHERE x.role OPERATOR(pg_catalog.=) s.role
+						AND x.action OPERATOR(pg_catalog.=) s.action
+						AND x.department IS NULL AND x.service_code IS NULL);
+END
+$$;
+COMMENT ON FUNCTION miaopi.create_roles() IS
+	'Creates the NOLOGIN roles miaopi_admin, miaopi_agency, miaopi_reviewer and miaopi_analyst with their grants (miaopi.role_grant) and widest scopes; superuser only; safe to run again';
+REVOKE ALL ON FUNCTION miaopi.create_roles() FROM PUBLIC;
+
+-- Nothing for PUBLIC but what role_grant gives it (create_roles grants that).
+DO $$
+DECLARE
+	f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+			 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'miaopi'::regnamespace
+			   AND p.proname::text OPERATOR(pg_catalog.<>) ALL (ARRAY['is_working_day', 'add_working_days',
+					'working_days_between', 'is_provisional', 'uscc_valid', 'idcard_valid',
+					'idcard_birth_date', 'verify_licence']) LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+	END LOOP;
+END
+$$;
+
+-- ====================================================================
 -- sql/1.1/30-licence.sql
 -- ====================================================================
 -- 1.1: e-licences (电子证照) and the one-time notice (一次性告知书).
@@ -696,8 +1075,8 @@ SELECT pg_catalog.pg_extension_config_dump('miaopi.event_id_seq', '');
 -- roles: miaopi_reviewer EXECUTE miaopi.cancel_licence(text, text)
 -- roles: miaopi_reviewer EXECUTE miaopi.notice(bigint)
 -- roles: miaopi_reviewer SELECT miaopi.licence, miaopi.licence_event
--- (PUBLIC already gets EXECUTE on miaopi.verify_licence(text),
---  miaopi.mod37_36_check(text) and miaopi.licence_identifier_valid(text) here.)
+-- roles: PUBLIC EXECUTE miaopi.verify_licence(text), miaopi.mod37_36_check(text),
+--   miaopi.licence_identifier_valid(text) (role_grant rows at the end of this file)
 -- licence_use names the applications that relied on a licence: not granted.
 
 CREATE TABLE miaopi.licence (
@@ -1022,3 +1401,490 @@ $$;
 COMMENT ON FUNCTION miaopi.notice(bigint) IS
 	'The one-time notice (一次性告知书, 行政许可法 art. 32) of an application, in Chinese: every failed check and missing material with its basis, the time limits and dues, what to do next; for an approval, the licence issued';
 REVOKE ALL ON FUNCTION miaopi.notice(bigint) FROM PUBLIC;
+
+-- The identifier checks are pure and public, like uscc_valid (create_roles()
+-- keeps PUBLIC's EXECUTE only on what role_grant lists for it).
+INSERT INTO miaopi.role_grant (role, privilege, kind, object) VALUES
+	('public', 'EXECUTE', 'function', 'mod37_36_check'),
+	('public', 'EXECUTE', 'function', 'licence_identifier_valid')
+ON CONFLICT DO NOTHING;
+
+-- ====================================================================
+-- sql/1.1/40-stats.sql
+-- ====================================================================
+-- 1.1, statistics and replay: the miaopi.stats_* views, replay().
+--
+-- roles: miaopi_analyst SELECT miaopi.stats_service
+-- roles: miaopi_analyst SELECT miaopi.stats_daily
+-- roles: miaopi_analyst SELECT miaopi.stats_checks
+-- roles: miaopi_analyst SELECT miaopi.stats_time_limits
+-- roles: miaopi_analyst SELECT miaopi.stats_channels
+-- roles: miaopi_analyst EXECUTE miaopi.replay(text, timestamptz, timestamptz)
+-- roles: miaopi_analyst EXECUTE miaopi.ruleset_checks(bigint)
+-- roles: miaopi_analyst EXECUTE miaopi.local_date(timestamptz, text)
+-- roles: miaopi_analyst EXECUTE miaopi.clock_promised_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
+-- roles: miaopi_analyst EXECUTE miaopi.clock_statutory_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
+-- roles: miaopi_analyst EXECUTE miaopi.clock_used(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
+-- roles: miaopi_analyst EXECUTE miaopi.clock_light(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
+-- roles: (and, if 10-trust revokes them from PUBLIC: miaopi_analyst EXECUTE miaopi.now(),
+--         miaopi.working_days_between(timestamptz, timestamptz, text))
+-- (A view reads its tables with its owner's rights, but the functions it calls
+-- run with the caller's, so those EXECUTE grants are what reading a view takes.
+-- The analyst needs no privilege on miaopi.application: the views are not
+-- security_invoker, and none of their columns names a person.)
+--
+-- miaopi.not_passed(jsonb) stays executable by PUBLIC: it is a pure function,
+-- and the generated column application.not_passed runs it as whoever inserts.
+--
+-- Licences issued: stats_service counts miaopi.licence rows per service when
+-- that table exists when this fragment runs (30-licence comes before it), and
+-- reports 0 otherwise; the view is built by the DO block below.
+
+-- --------------------------------------------------------------------
+-- What did not pass, per application (stats_checks and replay read it)
+-- --------------------------------------------------------------------
+
+CREATE FUNCTION miaopi.not_passed(reasons jsonb)
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'miaopi_not_passed'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.not_passed(jsonb) IS
+	'The checks of a decision''s reasons that did not pass, as "r:id" (failed, rejects), "m:id" (failed, manual) or "e:id" (error), in order; NULL when all passed';
+
+ALTER TABLE miaopi.application
+	ADD COLUMN not_passed text[] GENERATED ALWAYS AS (miaopi.not_passed(reasons)) STORED;
+COMMENT ON COLUMN miaopi.application.not_passed IS
+	'Generated from reasons: the checks that did not pass, "r:id" failed and rejects, "m:id" failed and sends to a person, "e:id" raised an error; NULL when every check passed';
+
+CREATE FUNCTION miaopi.ruleset_checks(ruleset bigint)
+RETURNS TABLE (ordinal int, check_id text, on_fail text)
+AS 'MODULE_PATHNAME', 'miaopi_ruleset_checks'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION miaopi.ruleset_checks(bigint) IS
+	'The checks of a stored ruleset in file order (ordinal 1..n), after invalid_payload and missing_material (ordinal 0) when the service declares fields or required materials';
+REVOKE ALL ON FUNCTION miaopi.ruleset_checks(bigint) FROM PUBLIC;
+
+CREATE FUNCTION miaopi.local_date(ts timestamptz, calendar text)
+RETURNS date
+AS 'MODULE_PATHNAME', 'miaopi_local_date'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.local_date(timestamptz, text) IS
+	'The date of ts in the time zone of calendar (miaopi.calendar.timezone)';
+REVOKE ALL ON FUNCTION miaopi.local_date(timestamptz, text) FROM PUBLIC;
+
+-- Steps taken: act() counts them in bits 16..23 of clock_flags (clock.h).
+-- Applications moved under 1.0 get the count of their recorded actions.
+DO $backfill$
+DECLARE
+	state "char";
+BEGIN
+	IF NOT EXISTS (SELECT FROM miaopi.event
+				   WHERE action OPERATOR(pg_catalog.=) ANY ('{accept,refuse,request_supplement,supplement_received,review,approve,reject,deliver,withdraw}'::text[])) THEN
+		RETURN;
+	END IF;
+	SELECT t.tgenabled INTO state FROM pg_catalog.pg_trigger t
+	WHERE t.tgrelid OPERATOR(pg_catalog.=) 'miaopi.application'::pg_catalog.regclass
+		AND t.tgname OPERATOR(pg_catalog.=) 'application_guard';
+	ALTER TABLE miaopi.application DISABLE TRIGGER application_guard;
+	UPDATE miaopi.application a
+	SET clock_flags = (a.clock_flags OPERATOR(pg_catalog.&) -16711681)
+		OPERATOR(pg_catalog.|) (LEAST(e.n, 255)::int OPERATOR(pg_catalog.<<) 16)
+	FROM (SELECT application_id, pg_catalog.count(*) AS n FROM miaopi.event
+		  WHERE action OPERATOR(pg_catalog.=) ANY ('{accept,refuse,request_supplement,supplement_received,review,approve,reject,deliver,withdraw}'::text[])
+		  GROUP BY application_id) e
+	WHERE a.id OPERATOR(pg_catalog.=) e.application_id;
+	-- back to exactly what it was (ALWAYS, if the trust fragment made it so)
+	EXECUTE pg_catalog.format('ALTER TABLE miaopi.application %s TRIGGER application_guard',
+		CASE state WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA'
+			WHEN 'D' THEN 'DISABLE' ELSE 'ENABLE' END);
+END
+$backfill$;
+
+-- Deadline crossings per step (stats_time_limits) without reading every event.
+CREATE INDEX event_deadline ON miaopi.event (application_id)
+	WHERE action OPERATOR(pg_catalog.=) 'deadline';
+
+-- --------------------------------------------------------------------
+-- stats_service (built in a DO block: it counts licences when miaopi.licence exists)
+-- --------------------------------------------------------------------
+
+DO $stats_service$
+DECLARE
+	licences text := CASE WHEN pg_catalog.to_regclass('miaopi.licence') IS NOT NULL THEN
+		'SELECT l.service_code, pg_catalog.count(*) AS issued FROM miaopi.licence l GROUP BY l.service_code'
+	ELSE
+		'SELECT NULL::text AS service_code, 0::bigint AS issued WHERE false'
+	END;
+BEGIN
+	EXECUTE pg_catalog.format($view$
+CREATE VIEW miaopi.stats_service AS
+WITH per AS (
+	SELECT a.service_code,
+		pg_catalog.count(*) AS submitted,
+		pg_catalog.count(*) FILTER (WHERE a.decided_by OPERATOR(pg_catalog.=) 'miaopi'
+			AND a.decision OPERATOR(pg_catalog.=) 'approve') AS approved_by_machine,
+		pg_catalog.count(*) FILTER (WHERE a.decided_by OPERATOR(pg_catalog.<>) 'miaopi'
+			AND a.decision OPERATOR(pg_catalog.=) 'approve') AS approved_by_people,
+		pg_catalog.count(*) FILTER (WHERE a.decided_by OPERATOR(pg_catalog.=) 'miaopi'
+			AND a.decision OPERATOR(pg_catalog.=) 'reject') AS rejected_by_machine,
+		pg_catalog.count(*) FILTER (WHERE a.decided_by OPERATOR(pg_catalog.<>) 'miaopi'
+			AND a.decision OPERATOR(pg_catalog.=) 'reject') AS rejected_by_people,
+		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) 'refused') AS refused,
+		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) ANY ('{pending,supplement,accepted,reviewed}'::text[])) AS pending,
+		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) 'withdrawn') AS withdrawn,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL) AS decided,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.=) a.submitted_at
+			OR miaopi.local_date(a.decided_at, s.calendar)
+				OPERATOR(pg_catalog.=) miaopi.local_date(a.submitted_at, s.calendar)) AS same_day,
+		pg_catalog.count(*) FILTER (WHERE a.channel OPERATOR(pg_catalog.<>) 'window') AS online,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL AND a.promised_due IS NOT NULL) AS timed,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.promised_due) AS within_promised,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.statutory_due) AS within_statutory,
+		pg_catalog.count(*) FILTER (WHERE a.closed_at IS NULL AND a.decided_at IS NULL
+			AND miaopi.clock_promised_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags)
+				OPERATOR(pg_catalog.<) miaopi.now()) AS open_past_promised,
+		pg_catalog.count(*) FILTER (WHERE a.closed_at IS NULL AND a.decided_at IS NULL
+			AND miaopi.clock_statutory_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags)
+				OPERATOR(pg_catalog.<) miaopi.now()) AS open_past_statutory,
+		pg_catalog.sum((a.clock_flags OPERATOR(pg_catalog.>>) 16) OPERATOR(pg_catalog.&) 255) AS steps,
+		pg_catalog.sum(((a.clock_flags OPERATOR(pg_catalog.>>) 5) OPERATOR(pg_catalog.&) 1)
+			OPERATOR(pg_catalog.+) ((a.clock_flags OPERATOR(pg_catalog.>>) 6) OPERATOR(pg_catalog.&) 1)) AS supplements
+	FROM miaopi.application a
+		JOIN miaopi.service s ON s.code OPERATOR(pg_catalog.=) a.service_code
+	GROUP BY a.service_code
+),
+-- percentiles from histograms (hash aggregation, no sort of every row):
+-- percentile_disc(p) is the first value whose running count reaches ceil(p * n)
+hist AS (
+	SELECT 'us' AS measure, a.service_code, a.decision_us AS v, pg_catalog.count(*) AS n
+	FROM miaopi.application a
+	WHERE a.decided_by OPERATOR(pg_catalog.=) 'miaopi' AND a.decision_us IS NOT NULL
+	GROUP BY a.service_code, a.decision_us
+	UNION ALL
+	SELECT 'days', h.service_code, h.v, pg_catalog.count(*)
+	FROM (SELECT a.service_code, miaopi.working_days_between(a.accepted_at, a.decided_at, s.calendar) AS v
+		  FROM miaopi.application a
+			  JOIN miaopi.service s ON s.code OPERATOR(pg_catalog.=) a.service_code
+		  WHERE a.decided_by OPERATOR(pg_catalog.<>) 'miaopi' AND a.accepted_at IS NOT NULL) h
+	GROUP BY h.service_code, h.v
+),
+pct AS (
+	SELECT c.service_code,
+		pg_catalog.min(c.v) FILTER (WHERE c.measure OPERATOR(pg_catalog.=) 'us'
+			AND c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.5 OPERATOR(pg_catalog.*) c.total)) AS us_median,
+		pg_catalog.min(c.v) FILTER (WHERE c.measure OPERATOR(pg_catalog.=) 'us'
+			AND c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.95 OPERATOR(pg_catalog.*) c.total)) AS us_p95,
+		pg_catalog.min(c.v) FILTER (WHERE c.measure OPERATOR(pg_catalog.=) 'days'
+			AND c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.5 OPERATOR(pg_catalog.*) c.total)) AS days_median,
+		pg_catalog.min(c.v) FILTER (WHERE c.measure OPERATOR(pg_catalog.=) 'days'
+			AND c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.95 OPERATOR(pg_catalog.*) c.total)) AS days_p95
+	FROM (SELECT h.measure, h.service_code, h.v,
+			pg_catalog.sum(h.n) OVER (PARTITION BY h.measure, h.service_code ORDER BY h.v) AS run,
+			pg_catalog.sum(h.n) OVER (PARTITION BY h.measure, h.service_code) AS total
+		  FROM hist h) c
+	GROUP BY c.service_code
+),
+lic AS (%s)
+SELECT s.code AS service,
+	s.name,
+	s.department,
+	s.kind,
+	COALESCE(p.submitted, 0) AS submitted,
+	COALESCE(p.approved_by_machine, 0) AS approved_by_machine,
+	COALESCE(p.approved_by_people, 0) AS approved_by_people,
+	COALESCE(p.rejected_by_machine OPERATOR(pg_catalog.+) p.rejected_by_people, 0) AS rejected,
+	COALESCE(p.rejected_by_machine, 0) AS rejected_by_machine,
+	COALESCE(p.rejected_by_people, 0) AS rejected_by_people,
+	COALESCE(p.refused, 0) AS refused,
+	COALESCE(p.pending, 0) AS pending,
+	COALESCE(p.withdrawn, 0) AS withdrawn,
+	CASE WHEN p.submitted OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.approved_by_machine::numeric
+		OPERATOR(pg_catalog./) p.submitted, 4) END AS machine_approval_rate,
+	CASE WHEN p.decided OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.same_day::numeric
+		OPERATOR(pg_catalog./) p.decided, 4) END AS same_day_rate,
+	CASE WHEN p.submitted OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.online::numeric
+		OPERATOR(pg_catalog./) p.submitted, 4) END AS online_rate,
+	q.us_median AS machine_decision_us_median,
+	q.us_p95 AS machine_decision_us_p95,
+	q.days_median AS human_working_days_median,
+	q.days_p95 AS human_working_days_p95,
+	CASE WHEN p.timed OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.within_promised::numeric
+		OPERATOR(pg_catalog./) p.timed, 4) END AS within_promised_rate,
+	CASE WHEN p.timed OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.within_statutory::numeric
+		OPERATOR(pg_catalog./) p.timed, 4) END AS within_statutory_rate,
+	COALESCE(p.open_past_promised, 0) AS open_past_promised,
+	COALESCE(p.open_past_statutory, 0) AS open_past_statutory,
+	CASE WHEN p.submitted OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.steps::numeric
+		OPERATOR(pg_catalog./) p.submitted, 2) END AS average_steps,
+	COALESCE(p.supplements, 0)::bigint AS supplements_requested,
+	COALESCE(l.issued, 0) AS licences_issued
+FROM miaopi.service s
+	LEFT JOIN per p ON p.service_code OPERATOR(pg_catalog.=) s.code
+	LEFT JOIN pct q ON q.service_code OPERATOR(pg_catalog.=) s.code
+	LEFT JOIN lic l ON l.service_code OPERATOR(pg_catalog.=) s.code
+$view$, licences);
+END
+$stats_service$;
+COMMENT ON VIEW miaopi.stats_service IS
+	'Per service: what was submitted and how it ended, 秒批率, 即办率, 网办率, decision times, time-limit compliance, steps, supplements, licences; no personal data';
+COMMENT ON COLUMN miaopi.stats_service.submitted IS 'Applications submitted';
+COMMENT ON COLUMN miaopi.stats_service.approved_by_machine IS 'Approved by the machine inside their INSERT (秒批)';
+COMMENT ON COLUMN miaopi.stats_service.approved_by_people IS 'Approved by a person through act()';
+COMMENT ON COLUMN miaopi.stats_service.rejected IS 'Rejected, by the machine or a person';
+COMMENT ON COLUMN miaopi.stats_service.refused IS 'Refused at acceptance (不予受理)';
+COMMENT ON COLUMN miaopi.stats_service.pending IS 'Open and undecided now: pending, supplement, accepted, reviewed';
+COMMENT ON COLUMN miaopi.stats_service.withdrawn IS 'Withdrawn by the applicant';
+COMMENT ON COLUMN miaopi.stats_service.machine_approval_rate IS 'approved_by_machine / submitted (秒批率); NULL without applications';
+COMMENT ON COLUMN miaopi.stats_service.same_day_rate IS 'Decided on the calendar day of submission (service calendar''s time zone) / decided (即办率)';
+COMMENT ON COLUMN miaopi.stats_service.online_rate IS 'Submitted through any channel but window / submitted (网办率)';
+COMMENT ON COLUMN miaopi.stats_service.machine_decision_us_median IS 'Median decision_us of the applications the machine decided (approve or reject)';
+COMMENT ON COLUMN miaopi.stats_service.machine_decision_us_p95 IS '95th percentile decision_us of the applications the machine decided';
+COMMENT ON COLUMN miaopi.stats_service.human_working_days_median IS 'Median working days from acceptance to decision of the applications people decided';
+COMMENT ON COLUMN miaopi.stats_service.human_working_days_p95 IS '95th percentile of the same';
+COMMENT ON COLUMN miaopi.stats_service.within_promised_rate IS 'Decided by promised_due / decided';
+COMMENT ON COLUMN miaopi.stats_service.within_statutory_rate IS 'Decided by statutory_due / decided';
+COMMENT ON COLUMN miaopi.stats_service.open_past_promised IS 'Open undecided applications whose promised due (miaopi.clock) lies before miaopi.now()';
+COMMENT ON COLUMN miaopi.stats_service.open_past_statutory IS 'Open undecided applications whose statutory due lies before miaopi.now()';
+COMMENT ON COLUMN miaopi.stats_service.average_steps IS 'Workflow actions (act()) per submitted application; a machine decision takes none';
+COMMENT ON COLUMN miaopi.stats_service.supplements_requested IS 'Supplement requests (补正), before and after acceptance';
+COMMENT ON COLUMN miaopi.stats_service.licences_issued IS 'Licences issued for the service''s applications (0 until miaopi.licence exists)';
+
+-- --------------------------------------------------------------------
+-- stats_daily
+-- --------------------------------------------------------------------
+
+CREATE VIEW miaopi.stats_daily AS
+SELECT miaopi.local_date(a.submitted_at, s.calendar) AS day,
+	a.service_code AS service,
+	pg_catalog.count(*) AS submitted,
+	pg_catalog.count(*) FILTER (WHERE a.decided_by OPERATOR(pg_catalog.=) 'miaopi'
+		AND a.decision OPERATOR(pg_catalog.=) 'approve') AS approved_by_machine,
+	pg_catalog.count(*) FILTER (WHERE a.decided_by OPERATOR(pg_catalog.<>) 'miaopi'
+		AND a.decision OPERATOR(pg_catalog.=) 'approve') AS approved_by_people,
+	pg_catalog.count(*) FILTER (WHERE a.decision OPERATOR(pg_catalog.=) 'reject') AS rejected,
+	pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) 'refused') AS refused,
+	pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) ANY ('{pending,supplement,accepted,reviewed}'::text[])) AS pending,
+	pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) 'withdrawn') AS withdrawn,
+	pg_catalog.count(*) FILTER (WHERE a.channel OPERATOR(pg_catalog.<>) 'window') AS online
+FROM miaopi.application a
+	JOIN miaopi.service s ON s.code OPERATOR(pg_catalog.=) a.service_code
+GROUP BY 1, 2;
+COMMENT ON VIEW miaopi.stats_daily IS
+	'Per day of submission (the service calendar''s time zone) and service: submitted, approved by machine and by people, rejected, refused, still pending, withdrawn, online; for charts';
+
+-- --------------------------------------------------------------------
+-- stats_checks
+-- --------------------------------------------------------------------
+
+CREATE VIEW miaopi.stats_checks AS
+WITH evaluated AS (
+	SELECT a.ruleset_id, pg_catalog.count(*) AS n
+	FROM miaopi.application a
+	GROUP BY a.ruleset_id
+),
+rulesets AS (
+	SELECT r.id, r.service_code, r.version, COALESCE(e.n, 0) AS evaluated
+	FROM miaopi.ruleset r
+		LEFT JOIN evaluated e ON e.ruleset_id OPERATOR(pg_catalog.=) r.id
+	WHERE e.n IS NOT NULL
+		OR r.id OPERATOR(pg_catalog.=) ANY (SELECT s.current_ruleset FROM miaopi.service s)
+),
+failures AS (
+	SELECT a.ruleset_id,
+		pg_catalog.substr(x.item, 3) AS check_id,
+		pg_catalog.count(*) FILTER (WHERE pg_catalog.left(x.item, 1) OPERATOR(pg_catalog.<>) 'e') AS failed,
+		pg_catalog.count(*) FILTER (WHERE pg_catalog.left(x.item, 1) OPERATOR(pg_catalog.=) 'e') AS errored,
+		pg_catalog.count(*) FILTER (WHERE o.outcome OPERATOR(pg_catalog.=) 'reject'
+			AND pg_catalog.left(x.item, 1) OPERATOR(pg_catalog.=) 'r' AND k.rejects OPERATOR(pg_catalog.=) 1) AS rejected_alone,
+		pg_catalog.count(*) FILTER (WHERE o.outcome OPERATOR(pg_catalog.=) 'reject'
+			AND pg_catalog.left(x.item, 1) OPERATOR(pg_catalog.=) 'r' AND k.rejects OPERATOR(pg_catalog.>) 1) AS rejected_with_others,
+		pg_catalog.count(*) FILTER (WHERE o.outcome OPERATOR(pg_catalog.=) 'manual'
+			AND pg_catalog.cardinality(a.not_passed) OPERATOR(pg_catalog.=) 1) AS manual_alone,
+		pg_catalog.count(*) FILTER (WHERE o.outcome OPERATOR(pg_catalog.=) 'manual'
+			AND pg_catalog.cardinality(a.not_passed) OPERATOR(pg_catalog.>) 1) AS manual_with_others
+	FROM miaopi.application a
+		CROSS JOIN LATERAL (SELECT CASE WHEN a.decided_by OPERATOR(pg_catalog.=) 'miaopi'
+			THEN a.decision ELSE 'manual' END AS outcome) o
+		CROSS JOIN LATERAL (SELECT pg_catalog.count(*) FILTER (WHERE pg_catalog.left(y, 1) OPERATOR(pg_catalog.=) 'r') AS rejects
+			FROM pg_catalog.unnest(a.not_passed) y) k
+		CROSS JOIN LATERAL pg_catalog.unnest(a.not_passed) x(item)
+	WHERE a.not_passed IS NOT NULL
+	GROUP BY 1, 2
+)
+SELECT r.service_code AS service,
+	r.version,
+	r.id AS ruleset,
+	c.ordinal,
+	c.check_id,
+	c.on_fail,
+	r.evaluated,
+	COALESCE(f.failed, 0) AS failed,
+	COALESCE(f.errored, 0) AS errored,
+	CASE WHEN r.evaluated OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(COALESCE(f.failed, 0)::numeric
+		OPERATOR(pg_catalog./) r.evaluated, 4) END AS fail_rate,
+	CASE WHEN r.evaluated OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(COALESCE(f.errored, 0)::numeric
+		OPERATOR(pg_catalog./) r.evaluated, 4) END AS error_rate,
+	COALESCE(f.rejected_alone, 0) AS rejected_alone,
+	COALESCE(f.rejected_with_others, 0) AS rejected_with_others,
+	COALESCE(f.manual_alone, 0) AS manual_alone,
+	COALESCE(f.manual_with_others, 0) AS manual_with_others
+FROM rulesets r
+	CROSS JOIN LATERAL miaopi.ruleset_checks(r.id) c
+	LEFT JOIN failures f ON f.ruleset_id OPERATOR(pg_catalog.=) r.id
+		AND f.check_id OPERATOR(pg_catalog.=) c.check_id;
+COMMENT ON VIEW miaopi.stats_checks IS
+	'Per service, ruleset version and check: applications evaluated, failed, errored, the rates, and the machine''s reject and manual outcomes it caused alone or with other checks';
+COMMENT ON COLUMN miaopi.stats_checks.evaluated IS 'Applications decided by this ruleset (every check runs on each)';
+COMMENT ON COLUMN miaopi.stats_checks.failed IS 'Applications where the check''s rule was false (or the material or payload code applied)';
+COMMENT ON COLUMN miaopi.stats_checks.errored IS 'Applications where the check could not be evaluated (result error)';
+COMMENT ON COLUMN miaopi.stats_checks.rejected_alone IS 'Machine rejections where this was the only failed reject check';
+COMMENT ON COLUMN miaopi.stats_checks.rejected_with_others IS 'Machine rejections this failed reject check shared with other failed reject checks';
+COMMENT ON COLUMN miaopi.stats_checks.manual_alone IS 'Applications sent to a person where this was the only check that did not pass';
+COMMENT ON COLUMN miaopi.stats_checks.manual_with_others IS 'Applications sent to a person where this and other checks did not pass';
+
+-- --------------------------------------------------------------------
+-- stats_time_limits
+-- --------------------------------------------------------------------
+
+CREATE VIEW miaopi.stats_time_limits AS
+WITH per AS (
+	SELECT a.service_code,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL) AS decided,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL AND a.promised_due IS NOT NULL) AS timed,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.promised_due) AS within_promised,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.statutory_due) AS within_statutory,
+		pg_catalog.count(*) FILTER (WHERE a.closed_at IS NULL) AS open
+	FROM miaopi.application a
+	GROUP BY a.service_code
+),
+used AS (
+	SELECT c.service_code,
+		pg_catalog.min(c.v) FILTER (WHERE c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.5 OPERATOR(pg_catalog.*) c.total)) AS median,
+		pg_catalog.min(c.v) FILTER (WHERE c.run OPERATOR(pg_catalog.>=) pg_catalog.ceil(0.95 OPERATOR(pg_catalog.*) c.total)) AS p95
+	FROM (SELECT h.service_code, h.v,
+			pg_catalog.sum(h.n) OVER (PARTITION BY h.service_code ORDER BY h.v) AS run,
+			pg_catalog.sum(h.n) OVER (PARTITION BY h.service_code) AS total
+		  FROM (SELECT u.service_code, u.v, pg_catalog.count(*) AS n
+				-- a machine decision uses none of its time
+				FROM (SELECT a.service_code, CASE WHEN a.decided_by OPERATOR(pg_catalog.=) 'miaopi' THEN 0
+						ELSE miaopi.clock_used(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) END AS v
+					  FROM miaopi.application a
+					  WHERE a.decided_at IS NOT NULL) u
+				WHERE u.v IS NOT NULL
+				GROUP BY u.service_code, u.v) h) c
+	GROUP BY c.service_code
+),
+lights AS (
+	SELECT a.service_code,
+		pg_catalog.count(*) FILTER (WHERE l.light OPERATOR(pg_catalog.=) 'yellow') AS yellow,
+		pg_catalog.count(*) FILTER (WHERE l.light OPERATOR(pg_catalog.=) 'red') AS red,
+		pg_catalog.count(*) FILTER (WHERE l.light OPERATOR(pg_catalog.=) 'overdue') AS overdue
+	FROM miaopi.application a
+		CROSS JOIN LATERAL (SELECT miaopi.clock_light(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS light) l
+	WHERE a.closed_at IS NULL
+	GROUP BY a.service_code
+),
+steps AS (
+	SELECT a.service_code,
+		pg_catalog.count(*) FILTER (WHERE e.detail OPERATOR(pg_catalog.->>) 'step' OPERATOR(pg_catalog.=) 'accept') AS accept,
+		pg_catalog.count(*) FILTER (WHERE e.detail OPERATOR(pg_catalog.->>) 'step' OPERATOR(pg_catalog.=) 'review') AS review,
+		pg_catalog.count(*) FILTER (WHERE e.detail OPERATOR(pg_catalog.->>) 'step' OPERATOR(pg_catalog.=) 'decide') AS decide,
+		pg_catalog.count(*) FILTER (WHERE e.detail OPERATOR(pg_catalog.->>) 'step' OPERATOR(pg_catalog.=) 'deliver') AS deliver
+	FROM miaopi.event e
+		JOIN miaopi.application a ON a.id OPERATOR(pg_catalog.=) e.application_id
+	WHERE e.action OPERATOR(pg_catalog.=) 'deadline'
+		AND e.detail OPERATOR(pg_catalog.->>) 'cause' OPERATOR(pg_catalog.=) 'step'
+	GROUP BY a.service_code
+)
+SELECT s.code AS service,
+	s.statutory_days,
+	s.promised_days,
+	CASE WHEN s.statutory_days OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(s.promised_days::numeric
+		OPERATOR(pg_catalog./) s.statutory_days, 4) END AS promised_ratio,
+	COALESCE(p.decided, 0) AS decided,
+	u.median AS used_working_days_median,
+	u.p95 AS used_working_days_p95,
+	CASE WHEN p.timed OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.within_promised::numeric
+		OPERATOR(pg_catalog./) p.timed, 4) END AS within_promised_rate,
+	CASE WHEN p.timed OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.within_statutory::numeric
+		OPERATOR(pg_catalog./) p.timed, 4) END AS within_statutory_rate,
+	COALESCE(p.open, 0) AS open,
+	COALESCE(l.yellow, 0) AS yellow,
+	COALESCE(l.red, 0) AS red,
+	COALESCE(l.overdue, 0) AS overdue,
+	COALESCE(t.accept, 0) AS accept_overruns,
+	COALESCE(t.review, 0) AS review_overruns,
+	COALESCE(t.decide, 0) AS decide_overruns,
+	COALESCE(t.deliver, 0) AS deliver_overruns
+FROM miaopi.service s
+	LEFT JOIN per p ON p.service_code OPERATOR(pg_catalog.=) s.code
+	LEFT JOIN used u ON u.service_code OPERATOR(pg_catalog.=) s.code
+	LEFT JOIN lights l ON l.service_code OPERATOR(pg_catalog.=) s.code
+	LEFT JOIN steps t ON t.service_code OPERATOR(pg_catalog.=) s.code;
+COMMENT ON VIEW miaopi.stats_time_limits IS
+	'Per service: statutory and promised days and their ratio, working days used, compliance, the open applications'' lights now, and recorded step overruns (电子监察)';
+COMMENT ON COLUMN miaopi.stats_time_limits.promised_ratio IS 'promised_days / statutory_days; the reform asks for at most 0.30';
+COMMENT ON COLUMN miaopi.stats_time_limits.used_working_days_median IS 'Median working days of the promised time used by decided applications (miaopi.clock used_working_days; a machine decision uses 0)';
+COMMENT ON COLUMN miaopi.stats_time_limits.within_promised_rate IS 'Decided by promised_due / decided';
+COMMENT ON COLUMN miaopi.stats_time_limits.yellow IS 'Open applications whose light is yellow now';
+COMMENT ON COLUMN miaopi.stats_time_limits.accept_overruns IS 'Step limit breaches of the accept step recorded so far (deadline events)';
+
+-- --------------------------------------------------------------------
+-- stats_channels
+-- --------------------------------------------------------------------
+
+CREATE VIEW miaopi.stats_channels AS
+WITH per AS (
+	SELECT a.channel,
+		a.service_code,
+		pg_catalog.count(*) AS submitted,
+		pg_catalog.count(*) FILTER (WHERE a.decided_by OPERATOR(pg_catalog.=) 'miaopi'
+			AND a.decision OPERATOR(pg_catalog.=) 'approve') AS approved_by_machine,
+		pg_catalog.count(*) FILTER (WHERE a.decided_by OPERATOR(pg_catalog.<>) 'miaopi'
+			AND a.decision OPERATOR(pg_catalog.=) 'approve') AS approved_by_people,
+		pg_catalog.count(*) FILTER (WHERE a.decision OPERATOR(pg_catalog.=) 'reject') AS rejected,
+		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) 'refused') AS refused,
+		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) ANY ('{pending,supplement,accepted,reviewed}'::text[])) AS pending,
+		pg_catalog.count(*) FILTER (WHERE a.status OPERATOR(pg_catalog.=) 'withdrawn') AS withdrawn,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at IS NOT NULL) AS decided,
+		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.=) a.submitted_at
+			OR miaopi.local_date(a.decided_at, s.calendar)
+				OPERATOR(pg_catalog.=) miaopi.local_date(a.submitted_at, s.calendar)) AS same_day
+	FROM miaopi.application a
+		JOIN miaopi.service s ON s.code OPERATOR(pg_catalog.=) a.service_code
+	GROUP BY a.channel, a.service_code
+)
+SELECT p.channel,
+	p.service_code AS service,
+	p.submitted,
+	pg_catalog.round(p.submitted::numeric OPERATOR(pg_catalog./)
+		pg_catalog.sum(p.submitted) OVER (PARTITION BY p.service_code), 4) AS share_of_service,
+	p.approved_by_machine,
+	p.approved_by_people,
+	p.rejected,
+	p.refused,
+	p.pending,
+	p.withdrawn,
+	pg_catalog.round(p.approved_by_machine::numeric OPERATOR(pg_catalog./) p.submitted, 4) AS machine_approval_rate,
+	CASE WHEN p.decided OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round(p.same_day::numeric
+		OPERATOR(pg_catalog./) p.decided, 4) END AS same_day_rate
+FROM per p;
+COMMENT ON VIEW miaopi.stats_channels IS
+	'Per channel (online, mobile, kiosk, window, auto, ...) and service: submitted, its share of the service''s submissions, outcomes, 秒批率 and 即办率';
+
+REVOKE ALL ON miaopi.stats_service, miaopi.stats_daily, miaopi.stats_checks,
+	miaopi.stats_time_limits, miaopi.stats_channels FROM PUBLIC;
+
+-- --------------------------------------------------------------------
+-- replay
+-- --------------------------------------------------------------------
+
+CREATE FUNCTION miaopi.replay(source text, since timestamptz DEFAULT NULL,
+							  until timestamptz DEFAULT NULL)
+RETURNS TABLE (application_id bigint, service text, old_decision text,
+			   new_decision text, changed text[])
+AS 'MODULE_PATHNAME', 'miaopi_replay'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL UNSAFE;
+COMMENT ON FUNCTION miaopi.replay(text, timestamptz, timestamptz) IS
+	'Decides a candidate rules source (one service, not stored) over that service''s applications submitted in [since, until), each as submitted, and returns those whose machine decision or failed checks would change';
+REVOKE ALL ON FUNCTION miaopi.replay(text, timestamptz, timestamptz) FROM PUBLIC;

@@ -9,8 +9,8 @@
 -- roles: miaopi_reviewer EXECUTE miaopi.cancel_licence(text, text)
 -- roles: miaopi_reviewer EXECUTE miaopi.notice(bigint)
 -- roles: miaopi_reviewer SELECT miaopi.licence, miaopi.licence_event
--- (PUBLIC already gets EXECUTE on miaopi.verify_licence(text),
---  miaopi.mod37_36_check(text) and miaopi.licence_identifier_valid(text) here.)
+-- roles: PUBLIC EXECUTE miaopi.verify_licence(text), miaopi.mod37_36_check(text),
+--   miaopi.licence_identifier_valid(text) (role_grant rows at the end of this file)
 -- licence_use names the applications that relied on a licence: not granted.
 
 CREATE TABLE miaopi.licence (
@@ -335,3 +335,10 @@ $$;
 COMMENT ON FUNCTION miaopi.notice(bigint) IS
 	'The one-time notice (一次性告知书, 行政许可法 art. 32) of an application, in Chinese: every failed check and missing material with its basis, the time limits and dues, what to do next; for an approval, the licence issued';
 REVOKE ALL ON FUNCTION miaopi.notice(bigint) FROM PUBLIC;
+
+-- The identifier checks are pure and public, like uscc_valid (create_roles()
+-- keeps PUBLIC's EXECUTE only on what role_grant lists for it).
+INSERT INTO miaopi.role_grant (role, privilege, kind, object) VALUES
+	('public', 'EXECUTE', 'function', 'mod37_36_check'),
+	('public', 'EXECUTE', 'function', 'licence_identifier_valid')
+ON CONFLICT DO NOTHING;

@@ -149,5 +149,12 @@ SELECT format('for reference: count(*) as planned now: %s ms; SELECT status, cou
 	best_ms('SELECT status, count(*) FROM miaopi.application GROUP BY 1')) AS "2b. reference" FROM r2;
 SELECT format('sweep() over %s open applications: %s ms recording the crossings, then %s ms with nothing new',
 	open, best_ms('SELECT miaopi.sweep()', 0), best_ms('SELECT miaopi.sweep()', 1)) AS "3. sweep" FROM r2;
+-- the figures for run-bench.sh's closing table
+\pset format unaligned
+\pset tuples_only on
+SELECT 'BENCH|calendar: add_working_days(ts, 20) / ts + interval, ' || :n || ' rows|'
+	|| round(calendar_ms / interval_ms, 2) || '|≤ 3' FROM r1;
+SELECT 'BENCH|clock: GROUP BY light / count(*), ' || open || ' open|'
+	|| round(clock_ms / count_ms, 2) || '|≤ 4' FROM r2;
 SQL
 psql -qX -d postgres -c "DROP DATABASE $db"

@@ -57,6 +57,7 @@ ORDER BY section, metric;
 
 \echo
 \echo '══ Summary ══'
+CREATE TEMP TABLE summary AS
 WITH v AS (
 	SELECT (SELECT mean_latency_us FROM tx WHERE target = 'plain')
 		   / nullif((SELECT mean_latency_us FROM tx WHERE target = 'miaopi'), 0) AS ratio,
@@ -74,7 +75,7 @@ WITH v AS (
 		   (SELECT median FROM m WHERE metric = 'evaluate without lookups') AS nolk_ms,
 		   (SELECT median FROM m WHERE metric = 'evaluate with lookups') AS lk_ms
 )
-SELECT measure, value, target,
+SELECT ord, measure, value, target,
 	   CASE WHEN ok IS NULL THEN '' WHEN ok THEN 'meets' ELSE 'MISSES' END AS "vs target"
 FROM v,
 	LATERAL (VALUES
@@ -90,6 +91,17 @@ FROM v,
 			'≥ 100,000 /s', calls / nullif(nolk_ms, 0) * 1000 >= 100000),
 		(8, 'evaluate() with lookups', to_char(calls / nullif(lk_ms, 0) * 1000, 'FM999,999,990') || ' /s',
 			'≥ 30,000 /s', calls / nullif(lk_ms, 0) * 1000 >= 30000)
-	) AS s(ord, measure, value, target, ok)
-ORDER BY ord;
+	) AS s(ord, measure, value, target, ok);
+SELECT measure, value, target, "vs target" FROM summary ORDER BY ord;
 SELECT current_setting('synchronous_commit') AS synchronous_commit, current_setting('server_version') AS postgres;
+
+-- The same figures as BENCH lines for the closing table of run-bench.sh
+-- (psql -v bench_lines=FILE); diagnostics stay in the table above.
+\pset format unaligned
+\pset tuples_only on
+\o :bench_lines
+SELECT 'BENCH|' || measure || '|' || coalesce(value, '—') || '|' || target
+FROM summary
+WHERE target NOT LIKE '(diagnostic)'
+ORDER BY ord;
+\o

@@ -7,6 +7,17 @@
 #   BENCH_SECONDS      length of the measured pgbench run (default 30)
 #   BENCH_EVAL_CALLS   evaluate() calls per timed run (default 100000)
 #   MIAOPI_DESTDIR     use a build installed with "make install DESTDIR=..."
+#   MIAOPI_DEMO_FORCE  1: allow "--in-cluster" outside the throwaway cluster
+#
+# Besides its own parts (setup.sql, the pgbench scripts, measure.sql,
+# report.sql, clock.sh), it runs every other test/bench/*.sh in the same
+# cluster, in file-name order, with PSQL="psql -X -q postgres" and the
+# PGOPTIONS below in the environment.  Such a script prints each figure as one
+# line
+#     BENCH|measure|value|target          e.g. BENCH|stats_service, 1M rows|0.41 s|<= 2 s
+# and may print anything else as commentary.  Every BENCH line (the runner's
+# own parts print theirs too) lands in the closing markdown table, with the
+# machine it ran on: README's performance section copies that table.
 set -e
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/../.."
@@ -25,6 +36,8 @@ if [ "$1" != "--in-cluster" ]; then
 fi
 
 # ---- inside the cluster ----
+. test/throwaway.sh
+miaopi_require_throwaway "$0" bench
 top=$(pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -66,8 +79,34 @@ echo "== load_rules and evaluate() in one backend"
 reps=$(( (BENCH_EVAL_CALLS + 9999) / 10000 ))
 $PSQL -v reps="$reps" -f test/bench/measure.sql
 
-$PSQL -f test/bench/report.sql
+$PSQL -v bench_lines="$tmp/bench.report" -f test/bench/report.sql
+cat "$tmp/bench.report" >"$tmp/bench.lines"
 
 echo
 echo "== the calendar and the clock (issue targets: <= 3x and <= 4x)"
-BENCH_DB=miaopi_clock_bench sh test/bench/clock.sh
+BENCH_DB=miaopi_clock_bench sh test/bench/clock.sh | tee "$tmp/bench.out"
+grep '^BENCH|' "$tmp/bench.out" >>"$tmp/bench.lines" || true
+
+# Every other bench script, in the same cluster.
+PSQL="psql -X -q postgres"
+export PSQL
+for f in test/bench/*.sh; do
+	case "$(basename "$f")" in
+		run-bench.sh | clock.sh | report-table.sh) continue ;;
+	esac
+	echo
+	echo "== $f"
+	if ! sh "$f" >"$tmp/bench.out" 2>&1; then
+		cat "$tmp/bench.out"
+		echo "BENCH|$(basename "$f" .sh): script failed|—|—" >>"$tmp/bench.lines"
+		continue
+	fi
+	grep -v '^BENCH|' "$tmp/bench.out" || true
+	grep '^BENCH|' "$tmp/bench.out" >>"$tmp/bench.lines" || true
+done
+
+# The report: every figure of this one run, side by side.
+echo
+echo "== Performance report (markdown; README's performance section copies it)"
+echo
+sh test/bench/report-table.sh "$tmp/bench.lines"

@@ -92,6 +92,7 @@ CREATE ROLE miaopi_author;
 GRANT USAGE ON SCHEMA miaopi, lab TO miaopi_author;
 GRANT SELECT ON lab.vehicle TO miaopi_author;
 GRANT EXECUTE ON FUNCTION miaopi.load_rules(text, boolean) TO miaopi_author;
+INSERT INTO miaopi.scope (role, action) VALUES ('miaopi_author', 'load');
 SET ROLE miaopi_author;
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "exists(lab.secret, id == applicant.id)", on_fail: reject}'))$$,
 	'42501', 'permission denied for table lab.secret', 'a lookup table the loader cannot read is refused');

@@ -56,20 +56,21 @@ CREATE ROLE tap_reviewer;
 CREATE ROLE tap_decider;
 GRANT USAGE ON SCHEMA miaopi TO tap_reviewer, tap_decider;
 GRANT EXECUTE ON FUNCTION miaopi.act(bigint, text, text) TO tap_reviewer, tap_decider;
+INSERT INTO miaopi.scope (role, action) VALUES ('tap_reviewer', 'act'), ('tap_decider', 'act');
 
 CREATE FUNCTION pg_temp.submit(service text) RETURNS bigint LANGUAGE sql AS $$
 	INSERT INTO miaopi.application (service_code, applicant_id, payload)
 	VALUES (service, '91350100M000100Y43', '{}') RETURNING id
 $$;
--- act as another role (the role switch is undone with the subtransaction on error)
+-- act as another person (the switch is undone with the subtransaction on error)
 CREATE FUNCTION pg_temp.act_as(r text, app bigint, action text, cmt text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	s text;
 BEGIN
-	EXECUTE format('SET LOCAL ROLE %I', r);
+	EXECUTE format('SET LOCAL SESSION AUTHORIZATION %I', r);
 	s := miaopi.act(app, action, cmt);
-	RESET ROLE;
+	RESET SESSION AUTHORIZATION;
 	RETURN s;
 END
 $$;
@@ -149,10 +150,10 @@ SELECT * FROM pg_temp.refused(:lic, format($$SELECT miaopi.act(%s, 'request_supp
 -- four eyes
 SELECT is(pg_temp.act_as('tap_reviewer', :lic, 'review'), 'reviewed', 'review by tap_reviewer');
 SELECT * FROM pg_temp.refused(:lic, format($$SELECT pg_temp.act_as('tap_reviewer', %s, 'approve')$$, :lic), '42501',
-	format('role "tap_reviewer" reviewed application %s and may not also decide it', :lic),
+	format('login role "tap_reviewer" reviewed application %s and may not also decide it', :lic),
 	'the reviewer may not approve a licence (four eyes)');
 SELECT * FROM pg_temp.refused(:lic, format($$SELECT pg_temp.act_as('tap_reviewer', %s, 'reject', '不行')$$, :lic), '42501',
-	format('role "tap_reviewer" reviewed application %s and may not also decide it', :lic),
+	format('login role "tap_reviewer" reviewed application %s and may not also decide it', :lic),
 	'nor reject it');
 SELECT * FROM pg_temp.refused(:lic, format($$SELECT pg_temp.act_as('tap_decider', %s, 'reject')$$, :lic), '22004',
 	'action "reject" requires a comment', 'reject without a comment is refused');

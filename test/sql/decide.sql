@@ -112,9 +112,9 @@ RETURNING status, decision, decided_by, ruleset_id > 0 AS real_ruleset, jsonb_ar
 
 -- and nothing of an application can be updated directly
 UPDATE miaopi.application SET status = 'approved' WHERE service_code = 'test-filing' AND status = 'pending';
-UPDATE miaopi.application SET payload = '{}' WHERE id = (SELECT min(id) FROM miaopi.application);
+UPDATE miaopi.application SET payload = '{}' WHERE id = (SELECT min(id) FROM miaopi.application WHERE service_code LIKE 'test-%');
 UPDATE miaopi.application SET applicant_name = applicant_name;	-- a no-op update is fine
-SELECT status, count(*) FROM miaopi.application GROUP BY 1 ORDER BY 1;
+SELECT status, count(*) FROM miaopi.application WHERE service_code LIKE 'test-%' GROUP BY 1 ORDER BY 1;
 
 -- stored rulesets are immutable
 UPDATE miaopi.ruleset SET source = '' ;
@@ -138,7 +138,7 @@ VALUES ('test-optional', 'x', '{"income": 1}') RETURNING status, ruleset_id = (S
 SET miaopi.clock_now = '2026-12-01T10:00:00+08:00';
 SET force_parallel_mode = on;
 SELECT miaopi.now() AS parallel_now;
-SELECT count(*) FILTER (WHERE submitted_at <= miaopi.now()) AS submitted_by_then FROM miaopi.application;
+SELECT count(*) FILTER (WHERE submitted_at <= miaopi.now()) AS submitted_by_then FROM miaopi.application WHERE service_code LIKE 'test-%';
 RESET force_parallel_mode;
 SET miaopi.clock_now = 'not a time';
 RESET miaopi.clock_now;

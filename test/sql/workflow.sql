@@ -49,6 +49,8 @@ GRANT USAGE ON SCHEMA miaopi TO regress_miaopi_reviewer, regress_miaopi_decider,
 	regress_miaopi_outsider;
 GRANT EXECUTE ON FUNCTION miaopi.act(bigint, text, text)
 	TO regress_miaopi_reviewer, regress_miaopi_decider;
+INSERT INTO miaopi.scope (role, action)
+VALUES ('regress_miaopi_reviewer', 'act'), ('regress_miaopi_decider', 'act');
 
 -- ids are printed in messages: make them independent of other tests
 ALTER TABLE miaopi.application ALTER COLUMN id RESTART WITH 5001;
@@ -74,17 +76,17 @@ SELECT status, accepted_at, promised_due, statutory_due, step_due
 FROM miaopi.application WHERE id = :lic1;
 
 SET miaopi.clock_now = '2025-09-23 11:00+08';
-SET ROLE regress_miaopi_reviewer;
+SET SESSION AUTHORIZATION regress_miaopi_reviewer;
 SELECT miaopi.act(:lic1, 'review', '材料齐全，符合条件');
 -- four eyes: the reviewer may not decide
 SELECT miaopi.act(:lic1, 'approve');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT status, step_due FROM miaopi.application WHERE id = :lic1;
 
 SET miaopi.clock_now = '2025-09-24 16:00+08';
-SET ROLE regress_miaopi_decider;
+SET SESSION AUTHORIZATION regress_miaopi_decider;
 SELECT miaopi.act(:lic1, 'approve');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT status, decision, decided_by, decided_at, closed_at, step_due
 FROM miaopi.application WHERE id = :lic1;
 
@@ -203,8 +205,8 @@ RESET ROLE;
 -- every action left exactly one event (plus automatic ones)
 SELECT action, count(*) FROM pg_temp.events WHERE service LIKE 'wf-%' GROUP BY 1 ORDER BY 1;
 
+DELETE FROM miaopi.scope WHERE role IN ('regress_miaopi_reviewer', 'regress_miaopi_decider');
 DROP OWNED BY regress_miaopi_reviewer, regress_miaopi_decider, regress_miaopi_outsider;
 DROP ROLE regress_miaopi_reviewer, regress_miaopi_decider, regress_miaopi_outsider;
 RESET miaopi.clock_now;
--- leave the table to the other tests (events are append-only and stay)
-DELETE FROM miaopi.application WHERE service_code LIKE 'wf-%';
+-- applications and events are never deleted: other tests look at their own services

@@ -1,51 +1,6 @@
 /*
- * test/demo/demo.sql: the `make demo` script, run by test/demo/run-demo.sh
- * in a throwaway cluster with psql -v load_rules=<file of \i lines>.
- *
- * The fixture's world is the week of 2026-11-23 .. 2026-12-01 in Fuzhou:
- * miaopi.clock_now is pinned per submission, so every run decides the same
- * way (random() is seeded).
+ * test/demo/20-decisions.sql: applications decided inside their INSERT.
  */
-\set ON_ERROR_STOP 1
-\pset linestyle unicode
-\pset border 2
-\pset null '—'
-\pset footer off
-SET client_min_messages = warning;
-SET timezone = 'Asia/Shanghai';
-
-\echo
-\echo '  ┌───────────────────────────────────────────────────────────────┐'
-\echo '  │  秒批 miaopi: approval rules decided inside INSERT             │'
-\echo '  └───────────────────────────────────────────────────────────────┘'
-\echo
-
-CREATE EXTENSION IF NOT EXISTS miaopi;
-
-\echo '── 1. The agencies'' own reference data (test/fixtures/reference.sql) ──'
-\i test/fixtures/reference.sql
-SET client_min_messages = warning;
-
-SELECT t AS "table", n AS "rows", what
-FROM (VALUES
-		('registry.company', (SELECT count(*) FROM registry.company), '市场主体登记 company register'),
-		('registry.vehicle', (SELECT count(*) FROM registry.vehicle), '机动车登记与交强险 vehicles and insurance'),
-		('health.training', (SELECT count(*) FROM health.training), '放射防护培训 radiation-protection training'),
-		('health.exam', (SELECT count(*) FROM health.exam), '职业健康检查 health examinations'),
-		('housing.account', (SELECT count(*) FROM housing.account), '住房公积金账户 fund accounts'),
-		('housing.rental_contract', (SELECT count(*) FROM housing.rental_contract), '租赁合同备案 rental contracts'),
-		('housing.property', (SELECT count(*) FROM housing.property), '不动产登记 home ownership')
-	 ) AS v(t, n, what);
-
-\echo
-\echo '── 2. Load every file in rules/ (each file''s tests: run at load) ──'
-\i :load_rules
-
-SELECT code AS service, name, kind, statutory_days AS "法定 days",
-	   promised_days AS "承诺 days", auto_approve AS auto
-FROM miaopi.service
-ORDER BY code;
-
 \echo
 \echo '── 3. One filing, 2026-12-01 09:12: pre-checked online, then decided inside its INSERT ──'
 SET miaopi.clock_now = '2026-12-01 09:12:03+08';
@@ -81,7 +36,7 @@ SELECT :first_id AS id, :'status' AS status, :'decided_by' AS decided_by,
 SELECT * FROM miaopi.explain(:first_id);
 
 \echo
-\echo '── 4. A week of applications: 300 submissions, 2026-11-23 .. 2026-12-01 ──'
+\echo '── 4. Four weeks of applications: 3,000 submissions, 2026-11-02 .. 2026-11-30 ──'
 \echo '   (most are clean; some carry a mistyped code, a missing material, a vehicle'
 \echo '    whose insurance lapsed, an expired certificate, a sealed fund account ...)'
 
@@ -117,12 +72,12 @@ DECLARE
 	card		text;
 BEGIN
 	PERFORM setseed(0.2026);
-	FOR i IN 1..300 LOOP
-		-- one submission every 39 minutes, around the clock (online never closes)
-		t := timestamptz '2026-11-23 08:00+08' + i * interval '39 minutes';
+	FOR i IN 1..3000 LOOP
+		-- one submission every 13 minutes, around the clock (online never closes)
+		t := timestamptz '2026-11-02 08:00+08' + i * interval '13 minutes';
 		today := (t AT TIME ZONE 'Asia/Shanghai')::date;
 		PERFORM set_config('miaopi.clock_now', t::text, false);
-		chan := (ARRAY['online', 'online', 'app', 'window'])[1 + floor(random() * 4)::int];
+		chan := (ARRAY['online', 'online', 'online', 'mobile', 'mobile', 'kiosk', 'window', 'window'])[1 + floor(random() * 8)::int];
 		u := random();
 
 		IF i % 5 IN (0, 1) THEN
@@ -326,17 +281,3 @@ SELECT coalesce(service_code, 'all') AS service,
 FROM miaopi.application
 GROUP BY ROLLUP (service_code)
 ORDER BY service_code NULLS LAST;
-\echo '   (the first decision of a backend also compiles and caches the ruleset: see max_us)'
-
-\echo
-\echo '── 10. The human path: reviewers act on pending applications ──'
-SELECT to_regprocedure('miaopi.act(bigint,text,text)') IS NOT NULL AS has_act,
-	   to_regclass('miaopi.clock') IS NOT NULL AS has_clock \gset
-\if :has_act
-\i test/demo/workflow.sql
-\else
-\echo '   miaopi.act() is not in this build yet: the manual workflow part is skipped.'
-\endif
-
-\echo
-\echo 'Done. The cluster is thrown away on exit.'
