@@ -211,6 +211,10 @@ warn_types(LintTypes *lt, bool quiet)
 
 		for (j = 0; j < lt->nissued && !found; j++)
 			found = strcmp(lt->issued[j], r->type) == 0;
+		/* one warning per place, however often the rule names the type there */
+		for (j = 0; j < i && !found; j++)
+			found = lt->refs[j].path == r->path && lt->refs[j].line == r->line &&
+				lt->refs[j].column == r->column && strcmp(lt->refs[j].type, r->type) == 0;
 		if (!found)
 		{
 			printf("%s:%d:%d: warning: licence type \"%s\" is issued by no service in these files (service \"%s\")\n",
@@ -218,8 +222,11 @@ warn_types(LintTypes *lt, bool quiet)
 			if (!quiet)
 				printf("  hint: Lint it together with the file of the service that issues it; it is accepted, as that service may be loaded later.\n");
 		}
-		free(r->type);
-		free(r->service);
+	}
+	for (i = 0; i < lt->nrefs; i++)
+	{
+		free(lt->refs[i].type);
+		free(lt->refs[i].service);
 	}
 	for (j = 0; j < lt->nissued; j++)
 		free(lt->issued[j]);
