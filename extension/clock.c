@@ -27,7 +27,10 @@
  * sweep() scans the open applications without locks, then locks each
  * candidate with FOR UPDATE SKIP LOCKED, recomputes its clock and records
  * what it finds; clock_flags remembers each crossing, so a crossing is
- * recorded exactly once even by concurrent sweeps.
+ * recorded exactly once even by concurrent sweeps.  With the ledger (1.1)
+ * the second pass works a batch of candidates at a time: one statement
+ * locks and reads them, one UPDATE writes the rows back and one INSERT
+ * appends their events, hash-chained in C (sweep_batch).
  *
  * IDENTIFICATION
  *	  extension/clock.c
@@ -45,6 +48,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -56,6 +60,7 @@
 #include "calendar.h"
 #include "clock.h"
 #include "miaopi.h"
+#include "ledger.h"
 #include "service.h"
 #include "workflow.h"
 
@@ -517,20 +522,71 @@ miaopi_clock_within_statutory(PG_FUNCTION_ARGS)
  */
 
 /*
- * sweep_one applies deemed acceptance to, and records the new crossings
- * of, application id, once it holds the row lock.  Returns the number of
- * events recorded.
+ * sweep_row applies deemed acceptance to, and records the new crossings
+ * of, the locked open application row of service svc.  Returns the number
+ * of events recorded; *changed says whether row must be written back.
+ */
+static int
+sweep_row(const MiaopiService *svc, MiaopiAppRow *row, TimestampTz now, bool *changed)
+{
+	MiaopiClock k;
+	int			found = 0;
+	int32		old_flags = row->clock_flags;
+	MiaopiStatus old_status = row->status;
+	TimestampTz old_accepted = row->accepted_at;
+
+	/* Deemed acceptance (art. 32): five working days without a word */
+	if (row->status == MIAOPI_ST_PENDING && svc->has_step[MIAOPI_STEP_ACCEPT])
+	{
+		TimestampTz deadline = miaopi_add_working_days(svc->calendar, row->submitted_at,
+													   MIAOPI_DEEMED_ACCEPTANCE_DAYS,
+													   NULL);
+
+		if (MIAOPI_HAS_TS(row->submitted_at) && now > deadline)
+		{
+			StringInfoData detail;
+
+			/* the accept step ran over; record that first */
+			miaopi_clock_compute(svc, row, now, &k, MIAOPI_CLOCK_LIGHT);
+			found += miaopi_record_crossings(svc, row, &k, now, false);
+
+			miaopi_app_accept(svc, row, row->submitted_at, now);
+			initStringInfo(&detail);
+			appendStringInfoString(&detail, "{\"reason\": ");
+			escape_json(&detail, "no acceptance, refusal or supplement request within 5 working days of submission (art. 32)");
+			appendStringInfoString(&detail, ", \"deadline\": ");
+			miaopi_json_timestamp(&detail, deadline);
+			appendStringInfoString(&detail, ", \"accepted_at\": ");
+			miaopi_json_timestamp(&detail, row->accepted_at);
+			appendStringInfoChar(&detail, '}');
+			miaopi_event_insert(row->id, now, "deemed_acceptance", MIAOPI_MACHINE,
+								miaopi_status_name(old_status),
+								miaopi_status_name(row->status), NULL, detail.data);
+			miaopi_notify(row, "deemed_acceptance", NULL, NULL, row->accepted_at);
+			found++;
+		}
+	}
+
+	miaopi_clock_compute(svc, row, now, &k, MIAOPI_CLOCK_LIGHT);
+	found += miaopi_record_crossings(svc, row, &k, now, true);
+
+	*changed = row->clock_flags != old_flags || row->status != old_status ||
+		row->accepted_at != old_accepted;
+	return found;
+}
+
+/*
+ * sweep_one sweeps application id once it holds the row lock, one
+ * statement at a time: the path of a 1.0 schema without the ledger.
+ * Returns the number of events recorded.
  */
 static int
 sweep_one(int64 id, TimestampTz now)
 {
 	MiaopiAppRow row;
 	const MiaopiService *svc;
-	MiaopiClock k;
-	int			found = 0;
-	int32		old_flags;
-	MiaopiStatus old_status;
-	TimestampTz old_accepted;
+	int			found;
+	bool		changed;
 
 	if (!miaopi_app_lock(id, true, &row))
 		return 0;				/* gone, closed, or being acted on: next sweep */
@@ -539,50 +595,185 @@ sweep_one(int64 id, TimestampTz now)
 	svc = miaopi_service_lookup(row.service_code, strlen(row.service_code), true);
 	if (svc == NULL)
 		return 0;
-	old_flags = row.clock_flags;
-	old_status = row.status;
-	old_accepted = row.accepted_at;
-
-	/* Deemed acceptance (art. 32): five working days without a word */
-	if (row.status == MIAOPI_ST_PENDING && svc->has_step[MIAOPI_STEP_ACCEPT])
-	{
-		TimestampTz deadline = miaopi_add_working_days(svc->calendar, row.submitted_at,
-													   MIAOPI_DEEMED_ACCEPTANCE_DAYS,
-													   NULL);
-
-		if (MIAOPI_HAS_TS(row.submitted_at) && now > deadline)
-		{
-			StringInfoData detail;
-
-			/* the accept step ran over; record that first */
-			miaopi_clock_compute(svc, &row, now, &k, MIAOPI_CLOCK_LIGHT);
-			found += miaopi_record_crossings(svc, &row, &k, now, false);
-
-			miaopi_app_accept(svc, &row, row.submitted_at, now);
-			initStringInfo(&detail);
-			appendStringInfoString(&detail, "{\"reason\": ");
-			escape_json(&detail, "no acceptance, refusal or supplement request within 5 working days of submission (art. 32)");
-			appendStringInfoString(&detail, ", \"deadline\": ");
-			miaopi_json_timestamp(&detail, deadline);
-			appendStringInfoString(&detail, ", \"accepted_at\": ");
-			miaopi_json_timestamp(&detail, row.accepted_at);
-			appendStringInfoChar(&detail, '}');
-			miaopi_event_insert(row.id, now, "deemed_acceptance", MIAOPI_MACHINE,
-								miaopi_status_name(old_status),
-								miaopi_status_name(row.status), NULL, detail.data);
-			miaopi_notify(&row, "deemed_acceptance", NULL, NULL, row.accepted_at);
-			found++;
-		}
-	}
-
-	miaopi_clock_compute(svc, &row, now, &k, MIAOPI_CLOCK_LIGHT);
-	found += miaopi_record_crossings(svc, &row, &k, now, true);
-
-	if (row.clock_flags != old_flags || row.status != old_status ||
-		row.accepted_at != old_accepted)
+	found = sweep_row(svc, &row, now, &changed);
+	if (changed)
 		miaopi_app_update(&row);
 	return found;
 }
+
+/* Timestamp of column i of the ledger columns, or NO_TS */
+static TimestampTz
+ledger_ts(const Datum *v, const bool *n, int i)
+{
+	return n[i] ? MIAOPI_NO_TS : DatumGetTimestampTz(v[i]);
+}
+
+/* Text of column i of the ledger columns, or NULL */
+static char *
+ledger_text(const Datum *v, const bool *n, int i)
+{
+	return n[i] ? NULL : TextDatumGetCString(v[i]);
+}
+
+/* Set column i of the ledger columns to a timestamp, NO_TS as NULL */
+static void
+set_ledger_ts(Datum *v, bool *n, int i, TimestampTz ts)
+{
+	n[i] = !MIAOPI_HAS_TS(ts);
+	v[i] = TimestampTzGetDatum(ts);
+}
+
+/* Set column i of the ledger columns to a text, NULL as NULL */
+static void
+set_ledger_text(Datum *v, bool *n, int i, const char *s)
+{
+	n[i] = (s == NULL);
+	v[i] = s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/*
+ * sweep_batch sweeps the candidates ids[0..n) together: one statement
+ * locks them (SKIP LOCKED, like sweep_one) and reads their rows and chain
+ * heads, the crossings are worked out row by row exactly as sweep_one does,
+ * then one UPDATE writes the rows and one INSERT their events, each
+ * chained after its application's head with the row's new hash as state.
+ * Returns the number of events recorded.
+ */
+static int64
+sweep_batch(const int64 *ids, int n, TimestampTz now, MiaopiEventBuf *buf)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		arg[1];
+	Datum	   *idd;
+	MiaopiAppRow *rows;
+	int			nrows = 0;
+	int64		found = 0;
+	uint64		r;
+	SPITupleTable *tuptable;
+	int			i;
+
+	if (plan == NULL)
+	{
+		plan = SPI_prepare("SELECT " MIAOPI_LEDGER_APP_COLUMNS_A ", a.hash,"
+						   " (SELECT e.hash FROM miaopi.event e"
+						   " WHERE e.application_id OPERATOR(pg_catalog.=) a.id"
+						   " ORDER BY e.id DESC LIMIT 1)"
+						   " FROM miaopi.application a"
+						   " WHERE a.id OPERATOR(pg_catalog.=) ANY ($1) AND a.closed_at IS NULL"
+						   " ORDER BY a.id FOR UPDATE OF a SKIP LOCKED",
+						   1, argtypes);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the sweep's batch query");
+	}
+	idd = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		idd[i] = Int64GetDatum(ids[i]);
+	arg[0] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_plan(plan, arg, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the applications to sweep");
+	tuptable = SPI_tuptable;
+	rows = palloc(sizeof(MiaopiAppRow) * Max(tuptable->numvals, 1));
+
+	for (r = 0; r < tuptable->numvals; r++)
+	{
+		HeapTuple	tuple = tuptable->vals[r];
+		Datum		all[MIAOPI_LEDGER_APP_NCOLS + 2];
+		bool		allnull[MIAOPI_LEDGER_APP_NCOLS + 2];
+		Datum		v[MIAOPI_LEDGER_APP_NCOLS];
+		bool		nl[MIAOPI_LEDGER_APP_NCOLS];
+		MiaopiAppRow *row = &rows[nrows];
+		const MiaopiService *svc;
+		uint8		state[MIAOPI_HASH_LEN];
+		uint8		head[MIAOPI_HASH_LEN];
+		bool		has_head;
+		bool		changed;
+		bool		isnull;
+		Datum		d;
+		int			from = buf->n;
+
+		/* one pass over the tuple, not one per column */
+		heap_deform_tuple(tuple, tuptable->tupdesc, all, allnull);
+		memcpy(v, all, sizeof(v));
+		memcpy(nl, allnull, sizeof(nl));
+		memset(row, 0, sizeof(MiaopiAppRow));
+		row->id = DatumGetInt64(v[LA_ID]);
+		row->service_code = ledger_text(v, nl, LA_SERVICE_CODE);
+		if (row->service_code == NULL)
+			row->service_code = "";
+		row->status = nl[LA_STATUS] ? MIAOPI_ST_UNKNOWN :
+			miaopi_status_from_name(ledger_text(v, nl, LA_STATUS));
+		row->decision = ledger_text(v, nl, LA_DECISION);
+		row->decided_by = ledger_text(v, nl, LA_DECIDED_BY);
+		row->submitted_at = ledger_ts(v, nl, LA_SUBMITTED_AT);
+		row->accepted_at = ledger_ts(v, nl, LA_ACCEPTED_AT);
+		row->decided_at = ledger_ts(v, nl, LA_DECIDED_AT);
+		row->closed_at = ledger_ts(v, nl, LA_CLOSED_AT);
+		row->promised_due = ledger_ts(v, nl, LA_PROMISED_DUE);
+		row->statutory_due = ledger_ts(v, nl, LA_STATUTORY_DUE);
+		row->step_due = ledger_ts(v, nl, LA_STEP_DUE);
+		row->paused_at = ledger_ts(v, nl, LA_PAUSED_AT);
+		row->paused_days = nl[LA_PAUSED_DAYS] ? 0 : DatumGetInt32(v[LA_PAUSED_DAYS]);
+		row->clock_flags = nl[LA_CLOCK_FLAGS] ? 0 : DatumGetInt32(v[LA_CLOCK_FLAGS]);
+
+		svc = miaopi_service_lookup(row->service_code, strlen(row->service_code), true);
+		if (svc == NULL)
+			continue;
+
+		PG_TRY();
+		{
+			miaopi_event_buffer = buf;
+			found += sweep_row(svc, row, now, &changed);
+		}
+		PG_FINALLY();
+		{
+			miaopi_event_buffer = NULL;
+		}
+		PG_END_TRY();
+		if (!changed)
+			continue;
+
+		/* the row as the UPDATE below leaves it, and its hash */
+		set_ledger_text(v, nl, LA_STATUS, miaopi_status_name(row->status));
+		set_ledger_text(v, nl, LA_DECISION, row->decision);
+		set_ledger_ts(v, nl, LA_DECIDED_AT, row->decided_at);
+		set_ledger_text(v, nl, LA_DECIDED_BY, row->decided_by);
+		set_ledger_ts(v, nl, LA_ACCEPTED_AT, row->accepted_at);
+		set_ledger_ts(v, nl, LA_PROMISED_DUE, row->promised_due);
+		set_ledger_ts(v, nl, LA_STATUTORY_DUE, row->statutory_due);
+		set_ledger_ts(v, nl, LA_CLOSED_AT, row->closed_at);
+		set_ledger_ts(v, nl, LA_STEP_DUE, row->step_due);
+		set_ledger_ts(v, nl, LA_PAUSED_AT, row->paused_at);
+		v[LA_PAUSED_DAYS] = Int32GetDatum(row->paused_days);
+		nl[LA_PAUSED_DAYS] = false;
+		v[LA_CLOCK_FLAGS] = Int32GetDatum(row->clock_flags);
+		nl[LA_CLOCK_FLAGS] = false;
+		miaopi_ledger_app_hash(v, nl, state);
+
+		d = all[MIAOPI_LEDGER_APP_NCOLS + 1];
+		isnull = allnull[MIAOPI_LEDGER_APP_NCOLS + 1];
+		if (isnull)
+		{
+			d = all[MIAOPI_LEDGER_APP_NCOLS];
+			isnull = allnull[MIAOPI_LEDGER_APP_NCOLS];
+		}
+		has_head = !isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) == MIAOPI_HASH_LEN;
+		if (has_head)
+			memcpy(head, VARDATA_ANY(DatumGetByteaPP(d)), MIAOPI_HASH_LEN);
+		miaopi_event_buf_chain(buf, from, state, head, has_head);
+		nrows++;
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	/* rows first: each event's state is its row as it then stands */
+	miaopi_app_update_batch(rows, nrows);
+	miaopi_event_buf_flush(buf);
+	SPI_freetuptable(tuptable);
+	return found;
+}
+
+/* Candidates swept per statement */
+#define SWEEP_BATCH 2000
 
 /* SQL: miaopi.sweep() */
 PG_FUNCTION_INFO_V1(miaopi_sweep);
@@ -658,11 +849,34 @@ miaopi_sweep(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 
-	/* Pass 2: lock, recompute and record each candidate */
-	for (i = 0; i < nids; i++)
+	/* Pass 2: lock, recompute and record the candidates, a batch at a time */
+	if (!miaopi_ledger_event_columns())
 	{
-		found += sweep_one(ids[i], now);
-		CHECK_FOR_INTERRUPTS();
+		for (i = 0; i < nids; i++)
+		{
+			found += sweep_one(ids[i], now);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	else
+	{
+		MiaopiEventBuf buf;
+		MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext,
+													   "miaopi sweep batch",
+													   ALLOCSET_DEFAULT_SIZES);
+
+		memset(&buf, 0, sizeof(buf));
+		buf.cxt = AllocSetContextCreate(CurrentMemoryContext, "miaopi sweep events",
+										ALLOCSET_DEFAULT_SIZES);
+		for (i = 0; i < nids; i += SWEEP_BATCH)
+		{
+			oldcxt = MemoryContextSwitchTo(batchcxt);
+			found += sweep_batch(ids + i, (int) Min(nids - i, SWEEP_BATCH), now, &buf);
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(batchcxt);
+		}
+		MemoryContextDelete(buf.cxt);
+		MemoryContextDelete(batchcxt);
 	}
 
 	SPI_finish();

@@ -28,16 +28,19 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #include "cache.h"
 #include "calendar.h"
 #include "eval.h"
+#include "ledger.h"
 #include "lookup.h"
 #include "miaopi.h"
 #include "scope.h"
 #include "service.h"
 #include "trigger.h"
+#include "workflow.h"
 
 /* Error context while one service of a load is processed */
 static void
@@ -318,6 +321,20 @@ store_service(MrService *svc, const char *utf8_source, const char *loaded_by)
 			elog(ERROR, "could not store a ruleset of service \"%s\"", svc->code);
 	}
 	ruleset_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	/* a rules load is an event of the system chain (the audit ledger) */
+	if (miaopi_ledger_event_columns())
+	{
+		StringInfoData detail;
+
+		initStringInfo(&detail);
+		appendStringInfo(&detail, "{\"ruleset\": " INT64_FORMAT ", \"service\": ", ruleset_id);
+		escape_json(&detail, svc->code);
+		appendStringInfo(&detail, ", \"version\": %d, \"sha256\": \"%s\"}", version,
+						 TextDatumGetCString(v[3]));
+		miaopi_event_insert(0, DatumGetTimestampTz(v[4]), "load_rules", loaded_by,
+							NULL, NULL, NULL, detail.data);
+	}
 
 	v[1] = Int64GetDatum(ruleset_id);
 	{

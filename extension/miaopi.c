@@ -28,6 +28,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "ledger.h"
 #include "lookup.h"
 #include "miaopi.h"
 
@@ -146,6 +147,15 @@ _PG_init(void)
 							 "Enables direct index probes for rule lookups.",
 							 "Off runs every lookup as a prepared SQL query instead.",
 							 &miaopi_lookup_direct,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("miaopi.ledger_hash",
+							 "Enables the audit ledger's hash of each application the INSERT decides.",
+							 "Off stores no application.hash: verify_events() then reports every such application.  For measurements only.",
+							 &miaopi_ledger_hash,
 							 true,
 							 PGC_SUSET,
 							 0,

@@ -44,6 +44,7 @@ extern int	miaopi_pin_search_path(void);
  * Always pair it with miaopi_forbid_update() (PG_FINALLY).
  */
 extern void miaopi_allow_update(int64 id);
+extern void miaopi_allow_updates(const int64 *ids, int n);
 extern void miaopi_forbid_update(void);
 
 #endif							/* MIAOPI_MIAOPI_H */

@@ -35,6 +35,10 @@
  * decision, the reasons and what was decided on stay as they were recorded.
  * miaopi_keep_rows refuses DELETE and TRUNCATE.
  *
+ * When the table has the ledger's hash column (1.1), the trigger also
+ * writes application.hash, the SHA-256 of the row as decided (ledger.c);
+ * a 1.0 table without it is decided as before.
+ *
  * IDENTIFICATION
  *	  extension/trigger.c
  *
@@ -61,11 +65,13 @@
 #include "cache.h"
 #include "calendar.h"
 #include "eval.h"
+#include "ledger.h"
 #include "licence.h"
 #include "lookup.h"
 #include "miaopi.h"
 #include "scope.h"
 #include "trigger.h"
+#include "workflow.h"
 
 /* Columns of miaopi.application the trigger reads or writes */
 typedef enum AppColumn
@@ -113,6 +119,8 @@ typedef struct AppLayout
 	int			id_attnum;
 	Oid			id_seqid;		/* the identity sequence of id */
 	int			attnum[NUM_APP_COLUMNS];
+	int			hash_attnum;	/* 0: a 1.0 table without the ledger's hash */
+	int			ledger_attnum[MIAOPI_LEDGER_APP_NCOLS]; /* what the hash covers */
 } AppLayout;
 
 static AppLayout layout;
@@ -120,6 +128,31 @@ static AppLayout layout;
 /* The one UPDATE the guard lets through (miaopi_allow_update) */
 static bool update_allowed = false;
 static int64 update_allowed_id = 0;
+
+/* The rows one batch UPDATE may change (miaopi_allow_updates), ascending */
+static const int64 *updates_allowed = NULL;
+static int	nupdates_allowed = 0;
+
+/* Is id one of the rows miaopi_allow_updates announced? */
+static bool
+in_allowed_batch(int64 id)
+{
+	int			lo = 0,
+				hi = nupdates_allowed - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (updates_allowed[mid] == id)
+			return true;
+		if (updates_allowed[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
 
 /* Resolve the application columns once per table shape */
 static const AppLayout *
@@ -151,6 +184,22 @@ app_layout(Relation rel)
 						RelationGetRelationName(rel)),
 				 errhint("Use the trigger only on miaopi.application.")));
 	layout.id_seqid = getIdentitySequence(RelationGetRelid(rel), layout.id_attnum, false);
+	layout.hash_attnum = 0;
+	if (SPI_fnumber(desc, "hash") > 0 &&
+		TupleDescAttr(desc, SPI_fnumber(desc, "hash") - 1)->atttypid == BYTEAOID)
+	{
+		for (i = 0; i < MIAOPI_LEDGER_APP_NCOLS; i++)
+		{
+			layout.ledger_attnum[i] = SPI_fnumber(desc, miaopi_ledger_app_column_names[i]);
+			if (layout.ledger_attnum[i] <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+						 errmsg("miaopi_decide: table \"%s\" has no column \"%s\"",
+								RelationGetRelationName(rel), miaopi_ledger_app_column_names[i]),
+						 errhint("Use the trigger only on miaopi.application.")));
+		}
+		layout.hash_attnum = SPI_fnumber(desc, "hash");
+	}
 	layout.relid = RelationGetRelid(rel);
 	layout.natts = desc->natts;
 	return &layout;
@@ -297,9 +346,9 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	const AppLayout *lay;
 	Datum	   *values;
 	bool	   *nulls;
-	int			cols[NUM_APP_COLUMNS];
-	Datum		newvals[NUM_APP_COLUMNS];
-	bool		newnulls[NUM_APP_COLUMNS];
+	int			cols[NUM_APP_COLUMNS + 1];
+	Datum		newvals[NUM_APP_COLUMNS + 1];
+	bool		newnulls[NUM_APP_COLUMNS + 1];
 	int			ncols = 0;
 	const MiaopiService *svc;
 	const MiaopiService *cached;
@@ -330,6 +379,10 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	if (is_restore(rel, lay, nulls))
 		return PointerGetDatum(trigdata->tg_trigtuple);
 	check_id(rel, lay, DatumGetInt64(values[lay->id_attnum - 1]));
+
+	/* events recorded for this row before it exists wait for its hash */
+	if (lay->hash_attnum > 0 && !nulls[lay->ledger_attnum[LA_ID] - 1])
+		miaopi_event_begin_deciding(DatumGetInt64(values[lay->ledger_attnum[LA_ID] - 1]));
 
 	require_column(ISNULL(COL_SERVICE_CODE), "service_code");
 	require_column(ISNULL(COL_APPLICANT_ID), "applicant_id");
@@ -502,6 +555,38 @@ miaopi_decide(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/* The ledger's first link: the hash of the row as decided (ledger.c) */
+	if (lay->hash_attnum > 0)
+	{
+		cols[ncols] = lay->hash_attnum;
+		newnulls[ncols] = true;
+		newvals[ncols] = (Datum) 0;
+		if (miaopi_ledger_hash)
+		{
+			Datum		lv[MIAOPI_LEDGER_APP_NCOLS];
+			bool		ln[MIAOPI_LEDGER_APP_NCOLS];
+			uint8		hash[MIAOPI_HASH_LEN];
+
+			for (i = 0; i < ncols; i++)
+			{
+				values[cols[i] - 1] = newvals[i];
+				nulls[cols[i] - 1] = newnulls[i];
+			}
+			for (i = 0; i < MIAOPI_LEDGER_APP_NCOLS; i++)
+			{
+				lv[i] = values[lay->ledger_attnum[i] - 1];
+				ln[i] = nulls[lay->ledger_attnum[i] - 1];
+			}
+			miaopi_ledger_app_hash(lv, ln, hash);
+			newvals[ncols] = PointerGetDatum(miaopi_hash_bytea(hash));
+			newnulls[ncols] = false;
+			miaopi_event_flush_deciding(hash);
+		}
+		else
+			miaopi_event_flush_deciding(NULL);
+		ncols++;
+	}
+
 	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_trigtuple, desc, ncols,
 													 cols, newvals, newnulls));
 #undef VAL
@@ -522,7 +607,7 @@ miaopi_guard(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	desc = RelationGetDescr(rel);
 
-	if (update_allowed)
+	if (update_allowed || updates_allowed != NULL)
 	{
 		int			id_attnum = SPI_fnumber(desc, "id");
 		bool		oldnull = true,
@@ -535,13 +620,17 @@ miaopi_guard(PG_FUNCTION_ARGS)
 			oldid = heap_getattr(trigdata->tg_trigtuple, id_attnum, desc, &oldnull);
 			newid = heap_getattr(trigdata->tg_newtuple, id_attnum, desc, &newnull);
 		}
-		if (!oldnull && !newnull &&
+		if (update_allowed && !oldnull && !newnull &&
 			DatumGetInt64(oldid) == update_allowed_id &&
 			DatumGetInt64(newid) == update_allowed_id)
 		{
 			update_allowed = false;
 			return PointerGetDatum(trigdata->tg_newtuple);
 		}
+		if (updates_allowed != NULL && !oldnull && !newnull &&
+			DatumGetInt64(oldid) == DatumGetInt64(newid) &&
+			in_allowed_batch(DatumGetInt64(oldid)))
+			return PointerGetDatum(trigdata->tg_newtuple);
 	}
 	for (attnum = 1; attnum <= desc->natts; attnum++)
 	{
@@ -601,12 +690,26 @@ miaopi_allow_update(int64 id)
 	update_allowed_id = id;
 }
 
-/* Withdraw what miaopi_allow_update allowed */
+/*
+ * miaopi_allow_updates lets the guard pass the UPDATE of the n rows ids
+ * (ascending, and to be kept until miaopi_forbid_update) that one
+ * statement of miaopi's own makes: the sweep's batch.
+ */
+void
+miaopi_allow_updates(const int64 *ids, int n)
+{
+	updates_allowed = ids;
+	nupdates_allowed = n;
+}
+
+/* Withdraw what miaopi_allow_update or miaopi_allow_updates allowed */
 void
 miaopi_forbid_update(void)
 {
 	update_allowed = false;
 	update_allowed_id = 0;
+	updates_allowed = NULL;
+	nupdates_allowed = 0;
 }
 
 /*

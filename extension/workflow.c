@@ -53,8 +53,12 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -62,6 +66,7 @@
 
 #include "calendar.h"
 #include "clock.h"
+#include "ledger.h"
 #include "licence.h"
 #include "miaopi.h"
 #include "scope.h"
@@ -100,6 +105,13 @@ static SPIPlanPtr plan_event = NULL;
 static SPIPlanPtr plan_reviewer = NULL;
 static SPIPlanPtr plan_reviewer_1_0 = NULL;
 static SPIPlanPtr plan_extended = NULL;
+static SPIPlanPtr plan_chain_head = NULL;
+static SPIPlanPtr plan_system_head = NULL;
+static SPIPlanPtr plan_event_ledger = NULL;
+static SPIPlanPtr plan_event_batch = NULL;
+static SPIPlanPtr plan_update_batch = NULL;
+
+MiaopiEventBuf *miaopi_event_buffer = NULL;
 
 /* Prepare sql once per backend */
 static SPIPlanPtr
@@ -272,12 +284,123 @@ miaopi_app_update(const MiaopiAppRow *row)
 		elog(ERROR, "could not update application " INT64_FORMAT, row->id);
 }
 
+/* Text Datum array of n rows' strings; get picks the string of row i */
+#define ROWS_TEXT(expr) \
+	do { \
+		for (i = 0; i < n; i++) \
+		{ \
+			const char *s_ = (expr); \
+			cnull[i] = (s_ == NULL); \
+			col[i] = s_ ? CStringGetTextDatum(s_) : (Datum) 0; \
+		} \
+	} while (0)
+#define ROWS_TS(field) \
+	do { \
+		for (i = 0; i < n; i++) \
+		{ \
+			cnull[i] = !MIAOPI_HAS_TS(rows[i].field); \
+			col[i] = TimestampTzGetDatum(rows[i].field); \
+		} \
+	} while (0)
+
+static Datum make_array(Datum *elems, bool *enulls, int n, Oid elemtype);
+
 /*
- * miaopi_event_insert appends one event; detail is a JSON object text or
- * NULL for {}.
+ * miaopi_app_update_batch writes the workflow columns of n rows (in
+ * ascending id order) back in one UPDATE, with the guard's permission.
  */
 void
-miaopi_event_insert(int64 application_id, TimestampTz at, const char *action,
+miaopi_app_update_batch(const MiaopiAppRow *rows, int n)
+{
+	Oid			argtypes[13] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
+	Datum		values[13];
+	Datum	   *col;
+	bool	   *cnull;
+	SPIPlanPtr	plan;
+	int64	   *ids;
+	int			rc = 0;
+	int			i;
+
+	if (n == 0)
+		return;
+	plan = kept_plan(&plan_update_batch,
+					 "UPDATE miaopi.application a SET status = u.status,"
+					 " decision = u.decision, decided_at = u.decided_at,"
+					 " decided_by = u.decided_by, accepted_at = u.accepted_at,"
+					 " promised_due = u.promised_due, statutory_due = u.statutory_due,"
+					 " closed_at = u.closed_at, step_due = u.step_due,"
+					 " paused_at = u.paused_at, paused_days = u.paused_days,"
+					 " clock_flags = u.clock_flags"
+					 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12), pg_catalog.unnest($13)) AS u(id, status, decision, decided_at, decided_by,"
+					 " accepted_at, promised_due, statutory_due, closed_at, step_due,"
+					 " paused_at, paused_days, clock_flags)"
+					 " WHERE a.id OPERATOR(pg_catalog.=) u.id",
+					 13, argtypes);
+	col = palloc(sizeof(Datum) * n);
+	cnull = palloc0(sizeof(bool) * n);
+	for (i = 0; i < n; i++)
+		col[i] = Int64GetDatum(rows[i].id);
+	values[0] = make_array(col, cnull, n, INT8OID);
+	ROWS_TEXT(miaopi_status_name(rows[i].status));
+	values[1] = make_array(col, cnull, n, TEXTOID);
+	ROWS_TEXT(rows[i].decision);
+	values[2] = make_array(col, cnull, n, TEXTOID);
+	ROWS_TS(decided_at);
+	values[3] = make_array(col, cnull, n, TIMESTAMPTZOID);
+	ROWS_TEXT(rows[i].decided_by);
+	values[4] = make_array(col, cnull, n, TEXTOID);
+	ROWS_TS(accepted_at);
+	values[5] = make_array(col, cnull, n, TIMESTAMPTZOID);
+	ROWS_TS(promised_due);
+	values[6] = make_array(col, cnull, n, TIMESTAMPTZOID);
+	ROWS_TS(statutory_due);
+	values[7] = make_array(col, cnull, n, TIMESTAMPTZOID);
+	ROWS_TS(closed_at);
+	values[8] = make_array(col, cnull, n, TIMESTAMPTZOID);
+	ROWS_TS(step_due);
+	values[9] = make_array(col, cnull, n, TIMESTAMPTZOID);
+	ROWS_TS(paused_at);
+	values[10] = make_array(col, cnull, n, TIMESTAMPTZOID);
+	memset(cnull, 0, sizeof(bool) * n);
+	for (i = 0; i < n; i++)
+		col[i] = Int32GetDatum(rows[i].paused_days);
+	values[11] = make_array(col, cnull, n, INT4OID);
+	for (i = 0; i < n; i++)
+		col[i] = Int32GetDatum(rows[i].clock_flags);
+	values[12] = make_array(col, cnull, n, INT4OID);
+
+	ids = palloc(sizeof(int64) * n);
+	for (i = 0; i < n; i++)
+	{
+		ids[i] = rows[i].id;
+		Assert(i == 0 || ids[i - 1] < ids[i]);
+	}
+	PG_TRY();
+	{
+		miaopi_allow_updates(ids, n);
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		miaopi_forbid_update();
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_UPDATE || SPI_processed != (uint64) n)
+		elog(ERROR, "could not update %d applications", n);
+}
+
+#undef ROWS_TEXT
+#undef ROWS_TS
+
+/*
+ * insert_event_legacy appends one event to a 1.0 schema, whose event table
+ * has no ledger columns yet (ALTER EXTENSION miaopi UPDATE not yet run).
+ */
+static void
+insert_event_legacy(int64 application_id, TimestampTz at, const char *action,
 					const char *actor, const char *from_status,
 					const char *to_status, const char *comment,
 					const char *detail)
@@ -303,6 +426,425 @@ miaopi_event_insert(int64 application_id, TimestampTz at, const char *action,
 	values[5] = text_datum(to_status, &nulls[5]);
 	values[6] = text_datum(comment, &nulls[6]);
 	values[7] = text_datum(detail, &nulls[7]);
+	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record event of application " INT64_FORMAT,
+			 application_id);
+}
+
+/*
+ * miaopi_app_chain_head locks application id and reads what its next
+ * event chains to: *state, the hash of the row as it stands, and *prev,
+ * the hash of its newest event or, before the first, the application's
+ * own hash (*has_prev false when that is NULL).  Returns false when there
+ * is no such row.
+ */
+bool
+miaopi_app_chain_head(int64 id, uint8 *state, uint8 *prev, bool *has_prev)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	Datum		cols[MIAOPI_LEDGER_APP_NCOLS];
+	bool		nulls[MIAOPI_LEDGER_APP_NCOLS];
+	SPIPlanPtr	plan;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	Datum		d;
+	bool		isnull;
+	int			i;
+
+	plan = kept_plan(&plan_chain_head,
+					 "SELECT " MIAOPI_LEDGER_APP_COLUMNS_A ", a.hash,"
+					 " (SELECT e.hash FROM miaopi.event e"
+					 " WHERE e.application_id OPERATOR(pg_catalog.=) a.id"
+					 " ORDER BY e.id DESC LIMIT 1)"
+					 " FROM miaopi.application a WHERE a.id OPERATOR(pg_catalog.=) $1"
+					 " FOR UPDATE OF a",
+					 1, argtypes);
+	values[0] = Int64GetDatum(id);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read application " INT64_FORMAT, id);
+	if (SPI_processed == 0)
+		return false;
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	for (i = 0; i < MIAOPI_LEDGER_APP_NCOLS; i++)
+		cols[i] = SPI_getbinval(tuple, desc, i + 1, &nulls[i]);
+	miaopi_ledger_app_hash(cols, nulls, state);
+
+	d = SPI_getbinval(tuple, desc, MIAOPI_LEDGER_APP_NCOLS + 2, &isnull);
+	if (isnull)
+		d = SPI_getbinval(tuple, desc, MIAOPI_LEDGER_APP_NCOLS + 1, &isnull);
+	*has_prev = !isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) == MIAOPI_HASH_LEN;
+	if (*has_prev)
+		memcpy(prev, VARDATA_ANY(DatumGetByteaPP(d)), MIAOPI_HASH_LEN);
+	return true;
+}
+
+/*
+ * system_chain_head takes the system chain's lock (until the transaction
+ * ends; it serialises system events only) and reads its newest hash.
+ */
+static void
+system_chain_head(uint8 *prev, bool *has_prev)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MIAOPI_LOCK_KEY, MIAOPI_LOCK_SYSTEM_CHAIN, 2);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	/* a statement after the lock: its snapshot sees the holder's commit */
+	if (SPI_execute_plan(kept_plan(&plan_system_head,
+								   "SELECT e.hash FROM miaopi.event e"
+								   " WHERE e.application_id IS NULL"
+								   " ORDER BY e.id DESC LIMIT 1", 0, NULL),
+						 NULL, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the system chain");
+	*has_prev = false;
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) == MIAOPI_HASH_LEN)
+		{
+			memcpy(prev, VARDATA_ANY(DatumGetByteaPP(d)), MIAOPI_HASH_LEN);
+			*has_prev = true;
+		}
+	}
+}
+
+/* Grow buf to hold one more event */
+static void
+event_buf_grow(MiaopiEventBuf *buf)
+{
+	if (buf->n < buf->cap)
+		return;
+	buf->cap = buf->cap ? buf->cap * 2 : 1024;
+#define GROW(f) buf->f = buf->f ? repalloc(buf->f, sizeof(*buf->f) * buf->cap) : \
+	MemoryContextAlloc(buf->cxt, sizeof(*buf->f) * buf->cap)
+	GROW(ev);
+	GROW(state);
+	GROW(prev);
+	GROW(has_prev);
+	GROW(hash);
+#undef GROW
+}
+
+/* Copy a C string into buf's context, or NULL */
+static const char *
+buf_strdup(MiaopiEventBuf *buf, const char *s)
+{
+	return s ? MemoryContextStrdup(buf->cxt, s) : NULL;
+}
+
+/*
+ * miaopi_event_buf_chain gives the events buf collected from index from on
+ * (all of one application) their state and links them from the head.
+ */
+void
+miaopi_event_buf_chain(MiaopiEventBuf *buf, int from, const uint8 *state,
+					   const uint8 *head, bool has_head)
+{
+	int			i;
+
+	for (i = from; i < buf->n; i++)
+	{
+		memcpy(buf->state[i], state, MIAOPI_HASH_LEN);
+		buf->ev[i].state = buf->state[i];
+		buf->has_prev[i] = has_head;
+		if (has_head)
+			memcpy(buf->prev[i], head, MIAOPI_HASH_LEN);
+		miaopi_ledger_event_hash(has_head ? buf->prev[i] : NULL, &buf->ev[i], buf->hash[i]);
+		head = buf->hash[i];
+		has_head = true;
+	}
+}
+
+/* A one-dimensional array of n Datums of elemtype */
+static Datum
+make_array(Datum *elems, bool *enulls, int n, Oid elemtype)
+{
+	int			dims[1];
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	dims[0] = n;
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs, elemtype,
+											  typlen, typbyval, typalign));
+}
+
+/* The text array of one string field of buf's events */
+static Datum
+event_text_array(MiaopiEventBuf *buf, Datum *col, bool *cnull, size_t offset)
+{
+	int			i;
+
+	for (i = 0; i < buf->n; i++)
+	{
+		const char *s = *(const char **) ((char *) &buf->ev[i] + offset);
+
+		cnull[i] = (s == NULL);
+		col[i] = s ? CStringGetTextDatum(s) : (Datum) 0;
+	}
+	return make_array(col, cnull, buf->n, TEXTOID);
+}
+
+/*
+ * miaopi_event_buf_flush writes the events of buf in one INSERT, in the
+ * order they were recorded, and empties it.
+ */
+void
+miaopi_event_buf_flush(MiaopiEventBuf *buf)
+{
+	Oid			argtypes[12] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID,
+		TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	JSONBARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID};
+	Datum		values[12];
+	Datum	   *col;
+	bool	   *cnull;
+	int			i;
+	SPIPlanPtr	plan;
+
+	if (buf->n == 0)
+		return;
+	plan = kept_plan(&plan_event_batch,
+					 "INSERT INTO miaopi.event (application_id, at, action, actor,"
+					 " session_actor, from_status, to_status, comment, detail, state,"
+					 " prev_hash, hash)"
+					 " SELECT u.a, u.t, u.act, u.actor, $4, u.f, u.s, u.c, u.d, u.st, u.p, u.h"
+					 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12))"
+					 " AS u(a, t, act, actor, f, s, c, d, st, p, h)",
+					 12, argtypes);
+	col = palloc(sizeof(Datum) * buf->n);
+	cnull = palloc0(sizeof(bool) * buf->n);
+
+	for (i = 0; i < buf->n; i++)
+		col[i] = Int64GetDatum(buf->ev[i].application_id);
+	values[0] = make_array(col, cnull, buf->n, INT8OID);
+	for (i = 0; i < buf->n; i++)
+		col[i] = TimestampTzGetDatum(buf->ev[i].at);
+	values[1] = make_array(col, cnull, buf->n, TIMESTAMPTZOID);
+	values[2] = event_text_array(buf, col, cnull, offsetof(MiaopiLedgerEvent, action));
+	values[3] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+	values[4] = event_text_array(buf, col, cnull, offsetof(MiaopiLedgerEvent, actor));
+	values[5] = event_text_array(buf, col, cnull, offsetof(MiaopiLedgerEvent, from_status));
+	values[6] = event_text_array(buf, col, cnull, offsetof(MiaopiLedgerEvent, to_status));
+	values[7] = event_text_array(buf, col, cnull, offsetof(MiaopiLedgerEvent, comment));
+	memset(cnull, 0, sizeof(bool) * buf->n);
+	for (i = 0; i < buf->n; i++)
+		col[i] = JsonbPGetDatum(buf->ev[i].detail);
+	values[8] = make_array(col, cnull, buf->n, JSONBOID);
+	for (i = 0; i < buf->n; i++)
+		col[i] = PointerGetDatum(miaopi_hash_bytea(buf->state[i]));
+	values[9] = make_array(col, cnull, buf->n, BYTEAOID);
+	for (i = 0; i < buf->n; i++)
+	{
+		cnull[i] = !buf->has_prev[i];
+		col[i] = cnull[i] ? (Datum) 0 : PointerGetDatum(miaopi_hash_bytea(buf->prev[i]));
+	}
+	values[10] = make_array(col, cnull, buf->n, BYTEAOID);
+	memset(cnull, 0, sizeof(bool) * buf->n);
+	for (i = 0; i < buf->n; i++)
+		col[i] = PointerGetDatum(miaopi_hash_bytea(buf->hash[i]));
+	values[11] = make_array(col, cnull, buf->n, BYTEAOID);
+
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT ||
+		SPI_processed != (uint64) buf->n)
+		elog(ERROR, "could not record %d events", buf->n);
+
+	buf->n = 0;
+	buf->cap = 0;
+	buf->ev = NULL;
+	buf->state = NULL;
+	buf->prev = NULL;
+	buf->has_prev = NULL;
+	buf->hash = NULL;
+	MemoryContextReset(buf->cxt);
+}
+
+/* Collect one event in buf, to be chained and written later */
+static void
+event_buf_append(MiaopiEventBuf *buf, int64 application_id, TimestampTz at,
+				 const char *action, const char *actor, const char *from_status,
+				 const char *to_status, const char *comment, const char *detail)
+{
+	MiaopiLedgerEvent *e;
+	MemoryContext old;
+
+	event_buf_grow(buf);
+	e = &buf->ev[buf->n];
+	e->application_id = application_id;
+	e->at = at;
+	e->action = buf_strdup(buf, action);
+	e->actor = buf_strdup(buf, actor);
+	e->session_actor = buf_strdup(buf, GetUserNameFromId(GetSessionUserId(), false));
+	e->from_status = buf_strdup(buf, from_status);
+	e->to_status = buf_strdup(buf, to_status);
+	e->comment = buf_strdup(buf, comment);
+	old = MemoryContextSwitchTo(buf->cxt);
+	e->detail = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												   CStringGetDatum(detail ? detail : "{}")));
+	MemoryContextSwitchTo(old);
+	e->state = NULL;
+	buf->n++;
+}
+
+/*
+ * The application the INSERT trigger is deciding: its row does not exist
+ * yet, so events recorded for it meanwhile (a licence issued by the
+ * machine) wait here until the trigger knows the row's hash and calls
+ * miaopi_event_flush_deciding.
+ */
+static int64 deciding_app = 0;
+static MiaopiEventBuf deciding_buf;
+
+/*
+ * miaopi_event_begin_deciding says that application id is being decided;
+ * events recorded for it before its row exists are held back.
+ */
+void
+miaopi_event_begin_deciding(int64 id)
+{
+	if (deciding_buf.cxt == NULL)
+		deciding_buf.cxt = AllocSetContextCreate(TopMemoryContext, "miaopi deciding events",
+												 ALLOCSET_SMALL_SIZES);
+	/* whatever an aborted INSERT left behind is gone */
+	deciding_buf.n = 0;
+	deciding_buf.cap = 0;
+	deciding_buf.ev = NULL;
+	deciding_buf.state = NULL;
+	deciding_buf.prev = NULL;
+	deciding_buf.has_prev = NULL;
+	deciding_buf.hash = NULL;
+	MemoryContextReset(deciding_buf.cxt);
+	deciding_app = id;
+}
+
+/*
+ * miaopi_event_flush_deciding writes the events held back for the
+ * application being decided, chained from its hash (NULL: not hashed),
+ * which is also their state, and ends the deciding.
+ */
+void
+miaopi_event_flush_deciding(const uint8 *hash)
+{
+	uint8		zero[MIAOPI_HASH_LEN];
+
+	deciding_app = 0;
+	if (deciding_buf.n == 0)
+		return;
+	memset(zero, 0, sizeof(zero));
+	miaopi_event_buf_chain(&deciding_buf, 0, hash ? hash : zero, hash, hash != NULL);
+	{
+		MiaopiOwnerSwitch owner;
+
+		miaopi_become_owner(&owner);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		miaopi_event_buf_flush(&deciding_buf);
+		SPI_finish();
+		miaopi_restore_user(&owner);
+	}
+}
+
+/*
+ * miaopi_event_insert appends one event; detail is a JSON object text or
+ * NULL for {}.  application_id 0 records an event of the system chain.
+ * Call it inside SPI, as the owner, and for an application after every
+ * change of its row (the event's state is the row as it stands).  It
+ * chains the event: the application's row lock (taken here if the caller
+ * does not hold it yet) or the system chain's lock serialises one chain.
+ * While miaopi_event_buffer is set the event is collected there instead
+ * (sweep), and chained and written by its owner.
+ */
+void
+miaopi_event_insert(int64 application_id, TimestampTz at, const char *action,
+					const char *actor, const char *from_status,
+					const char *to_status, const char *comment,
+					const char *detail)
+{
+	Oid			argtypes[12] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID, BYTEAOID, BYTEAOID};
+	Datum		values[12];
+	char		nulls[12];
+	MiaopiLedgerEvent ev;
+	uint8		state[MIAOPI_HASH_LEN];
+	uint8		prev[MIAOPI_HASH_LEN];
+	uint8		hash[MIAOPI_HASH_LEN];
+	bool		has_prev;
+	SPIPlanPtr	plan;
+	Jsonb	   *jdetail;
+
+	if (miaopi_event_buffer != NULL && application_id != 0)
+	{
+		event_buf_append(miaopi_event_buffer, application_id, at, action, actor,
+						 from_status, to_status, comment, detail);
+		return;
+	}
+	if (!miaopi_ledger_event_columns())
+	{
+		insert_event_legacy(application_id, at, action, actor, from_status,
+							to_status, comment, detail);
+		return;
+	}
+
+	jdetail = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												 CStringGetDatum(detail ? detail : "{}")));
+	if (application_id == 0)
+		system_chain_head(prev, &has_prev);
+	else if (!miaopi_app_chain_head(application_id, state, prev, &has_prev))
+	{
+		if (application_id == deciding_app)
+		{
+			event_buf_append(&deciding_buf, application_id, at, action, actor,
+							 from_status, to_status, comment, detail);
+			return;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("application " INT64_FORMAT " does not exist", application_id),
+				 errdetail("An event \"%s\" was recorded for it.", action),
+				 errhint("Record an application's events once its row is inserted.")));
+	}
+
+	ev.application_id = application_id;
+	ev.at = at;
+	ev.action = action;
+	ev.actor = actor;
+	ev.session_actor = GetUserNameFromId(GetSessionUserId(), false);
+	ev.from_status = from_status;
+	ev.to_status = to_status;
+	ev.comment = comment;
+	ev.detail = jdetail;
+	ev.state = application_id == 0 ? NULL : state;
+	miaopi_ledger_event_hash(has_prev ? prev : NULL, &ev, hash);
+
+	plan = kept_plan(&plan_event_ledger,
+					 "INSERT INTO miaopi.event (application_id, at, action, actor,"
+					 " session_actor, from_status, to_status, comment, detail, state,"
+					 " prev_hash, hash)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+					 12, argtypes);
+	values[0] = Int64GetDatum(application_id);
+	nulls[0] = application_id == 0 ? 'n' : ' ';
+	values[1] = ts_datum(at, &nulls[1]);
+	values[2] = text_datum(action, &nulls[2]);
+	values[3] = text_datum(actor, &nulls[3]);
+	values[4] = text_datum(ev.session_actor, &nulls[4]);
+	values[5] = text_datum(from_status, &nulls[5]);
+	values[6] = text_datum(to_status, &nulls[6]);
+	values[7] = text_datum(comment, &nulls[7]);
+	values[8] = JsonbPGetDatum(jdetail);
+	nulls[8] = ' ';
+	values[9] = application_id == 0 ? (Datum) 0 : PointerGetDatum(miaopi_hash_bytea(state));
+	nulls[9] = application_id == 0 ? 'n' : ' ';
+	values[10] = has_prev ? PointerGetDatum(miaopi_hash_bytea(prev)) : (Datum) 0;
+	nulls[10] = has_prev ? ' ' : 'n';
+	values[11] = PointerGetDatum(miaopi_hash_bytea(hash));
+	nulls[11] = ' ';
 	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record event of application " INT64_FORMAT,
 			 application_id);
