@@ -7,7 +7,7 @@
 
 BEGIN;
 CREATE EXTENSION miaopi;
-SELECT plan(16);
+SELECT plan(17);
 SET LOCAL miaopi.clock_now = '2026-12-01 10:00:00+08';
 
 SELECT lives_ok($$SELECT miaopi.load_rules($y$
@@ -73,6 +73,9 @@ licence:
   number: "TAP-{yyyy}-{seq:4}-{day}"
   valid_days: 10
 $y$)$$, '22023', 'unknown placeholder {day} in licence number', 'an unknown placeholder is refused at load');
+
+SELECT is((SELECT count(*)::int FROM miaopi.verify_events()), 0,
+	'the licence events (issued inside the INSERT, revoked later) keep every chain intact');
 
 SELECT * FROM finish();
 ROLLBACK;
