@@ -336,6 +336,46 @@ COMMENT ON FUNCTION miaopi.notice(bigint) IS
 	'The one-time notice (一次性告知书, 行政许可法 art. 32) of an application, in Chinese: every failed check and missing material with its basis, the time limits and dues, what to do next; for an approval, the licence issued';
 REVOKE ALL ON FUNCTION miaopi.notice(bigint) FROM PUBLIC;
 
+-- explain() shows the legal basis of each reason too (a new last column)
+DROP FUNCTION miaopi.explain(bigint);
+CREATE FUNCTION miaopi.explain(application_id bigint)
+RETURNS TABLE (check_id text, result text, on_fail text, message text, detail text, basis text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r jsonb;
+BEGIN
+	SELECT a.reasons INTO r FROM miaopi.application a WHERE a.id OPERATOR(pg_catalog.=) application_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION USING
+			ERRCODE = 'no_data_found',
+			MESSAGE = pg_catalog.format('application %s does not exist', application_id),
+			HINT = 'Use the id that INSERT ... RETURNING id gave.';
+	END IF;
+	RETURN QUERY
+		SELECT e OPERATOR(pg_catalog.->>) 'check', e OPERATOR(pg_catalog.->>) 'result',
+			   e OPERATOR(pg_catalog.->>) 'on_fail', e OPERATOR(pg_catalog.->>) 'message',
+			   e OPERATOR(pg_catalog.->>) 'detail', e OPERATOR(pg_catalog.->>) 'basis'
+		FROM pg_catalog.jsonb_array_elements(r) e;
+END
+$$;
+COMMENT ON FUNCTION miaopi.explain(bigint) IS
+	'The reasons of an application''s decision, one row per check, in file order, with the legal basis the rules give';
+REVOKE ALL ON FUNCTION miaopi.explain(bigint) FROM PUBLIC;
+-- the roles that had it before the upgrade keep it
+DO $$
+DECLARE
+	r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['miaopi_agency', 'miaopi_reviewer'] LOOP
+		IF pg_catalog.to_regrole(r) IS NOT NULL THEN
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION miaopi.explain(bigint) TO %I', r);
+		END IF;
+	END LOOP;
+END
+$$;
+
 -- The identifier checks are pure and public, like uscc_valid (create_roles()
 -- keeps PUBLIC's EXECUTE only on what role_grant lists for it).
 INSERT INTO miaopi.role_grant (role, privilege, kind, object) VALUES

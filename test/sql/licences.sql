@@ -45,6 +45,8 @@ VALUES ('t-muck-filing', '91350103100079190F', '福州恒通渣土运输有限�
 RETURNING id AS rejected_id, status AS rejected_status \gset
 SELECT :'rejected_status' AS status;
 SELECT count(*) AS licences FROM miaopi.licence WHERE type = 't-muck-cert';
+-- explain() shows each reason's legal basis
+SELECT check_id, result, basis FROM miaopi.explain(:rejected_id) WHERE result <> 'pass';
 
 -- the road pass relies on the e-licence instead of the paper receipt
 INSERT INTO miaopi.application (service_code, applicant_id, applicant_name, payload, materials)
