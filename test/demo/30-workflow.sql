@@ -16,6 +16,9 @@ CREATE ROLE demo_decider;
 GRANT USAGE ON SCHEMA miaopi TO demo_reviewer, demo_decider;
 GRANT SELECT ON miaopi.application, miaopi.clock TO demo_reviewer, demo_decider;
 GRANT EXECUTE ON FUNCTION miaopi.act(bigint, text, text) TO demo_reviewer, demo_decider;
+-- two people, each with an act scope for every service (four eyes compares
+-- the login roles, so they act under SET SESSION AUTHORIZATION)
+INSERT INTO miaopi.scope (role, action) VALUES ('demo_reviewer', 'act'), ('demo_decider', 'act');
 
 \echo
 \echo '   Wednesday 2026-12-02 09:30: the pending queue, by the time-limit clock'
@@ -39,40 +42,40 @@ WHERE service_code = 'housing-fund-rent-withdrawal' AND status = 'pending' \gset
 \echo
 \echo '   Three of them, moved by hand (each act() returns the new status):'
 \echo '   放射工作人员证 (licence): the reviewer accepts and reviews, the decider approves'
-SET ROLE demo_reviewer;
+SET SESSION AUTHORIZATION demo_reviewer;
 SELECT miaopi.act(:lic, 'accept') AS s \gset
 SELECT miaopi.act(:lic, 'review', '培训证明原件已核验，体检复查合格') AS s \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SET miaopi.clock_now = '2026-12-02 14:10+08';
-SET ROLE demo_decider;
+SET SESSION AUTHORIZATION demo_decider;
 SELECT miaopi.act(:lic, 'approve', '同意发证') AS s \gset
-RESET ROLE;
-SET ROLE demo_reviewer;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION demo_reviewer;
 SELECT miaopi.act(:lic, 'deliver') AS s \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 \echo '   建筑垃圾运输备案 (filing): the decider approves at once'
-SET ROLE demo_decider;
+SET SESSION AUTHORIZATION demo_decider;
 SELECT miaopi.act(:fil, 'approve', '续保凭证已核对') AS s \gset
-RESET ROLE;
-SET ROLE demo_reviewer;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION demo_reviewer;
 SELECT miaopi.act(:fil, 'deliver') AS s \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 \echo '   住房公积金租房提取 (public service): a supplement first, then a rejection'
-SET ROLE demo_reviewer;
+SET SESSION AUTHORIZATION demo_reviewer;
 SELECT miaopi.act(:pub, 'request_supplement', '请补交房屋租赁合同备案证明') AS s \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SET miaopi.clock_now = '2026-12-03 10:00+08';
-SET ROLE demo_reviewer;
+SET SESSION AUTHORIZATION demo_reviewer;
 SELECT miaopi.act(:pub, 'supplement_received') AS s \gset
-RESET ROLE;
-SET ROLE demo_decider;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION demo_decider;
 SELECT miaopi.act(:pub, 'reject', '本市有登记住房，不符合租房提取条件') AS s \gset
-RESET ROLE;
-SET ROLE demo_reviewer;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION demo_reviewer;
 SELECT miaopi.act(:pub, 'deliver') AS s \gset
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 \echo '   Their event log (miaopi.event, append-only):'
 SELECT e.application_id AS id, a.service_code AS service, e.at, e.action, e.actor,
@@ -93,9 +96,9 @@ FROM miaopi.application
 WHERE status = 'pending' AND id NOT IN (:lic, :fil, :pub) \gset
 GRANT EXECUTE ON FUNCTION miaopi.pause(bigint, text), miaopi.resume(bigint),
 	miaopi.extend(bigint, int, text) TO demo_reviewer;
-SET ROLE demo_reviewer;
+SET SESSION AUTHORIZATION demo_reviewer;
 SELECT miaopi.act(:hearing, 'accept') AS s, miaopi.act(:inspect, 'accept') AS s2 \gset
-SELECT miaopi.pause(:hearing, 'hearing');
+SELECT miaopi.pause(:hearing, 'hearing') AS paused \gset
 SELECT 'a hearing (听证): the clock pauses, the time is not counted' AS "what", :hearing AS id,
 	   (SELECT status FROM miaopi.clock WHERE application = :hearing) AS status,
 	   (SELECT paused FROM miaopi.clock WHERE application = :hearing)::text AS result
@@ -108,7 +111,7 @@ SELECT 'a refusal (不予受理): not this agency''s matter', :refuse,
 UNION ALL
 SELECT 'a supplement (补正): everything missing, in one notice', :supplement,
 	   miaopi.act(:supplement, 'request_supplement', '请一次性补正：房屋租赁合同备案证明、租金发票'), 'clock not started';
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT to_regprocedure('miaopi.notice(bigint)') IS NOT NULL AS has_notice \gset
 \if :has_notice
 \echo '   The one-time notice (一次性告知) sent for the supplement:'
@@ -126,7 +129,7 @@ DECLARE
 	a			record;
 BEGIN
 	-- the reviewer accepts, and reviews the licences
-	EXECUTE 'SET ROLE demo_reviewer';
+	EXECUTE 'SET SESSION AUTHORIZATION demo_reviewer';
 	FOR a IN SELECT id, service_code FROM miaopi.application
 			 WHERE status = 'pending' AND submitted_at < '2026-11-30 00:00+08'
 				AND NOT (submitted_at < '2026-11-04 00:00+08' AND id % 5 = 0)
@@ -138,7 +141,7 @@ BEGIN
 		END IF;
 	END LOOP;
 	-- the decider decides: approve, unless a reject-worthy doubt (every 4th)
-	EXECUTE 'SET ROLE demo_decider';
+	EXECUTE 'SET SESSION AUTHORIZATION demo_decider';
 	FOR a IN SELECT id FROM miaopi.application
 			 WHERE status IN ('pending', 'accepted', 'reviewed')
 				AND submitted_at < '2026-11-30 00:00+08'
@@ -152,22 +155,22 @@ BEGIN
 		END IF;
 	END LOOP;
 	-- and the reviewer delivers the results (证照, 回执, transfer)
-	EXECUTE 'SET ROLE demo_reviewer';
+	EXECUTE 'SET SESSION AUTHORIZATION demo_reviewer';
 	FOR a IN SELECT id FROM miaopi.application
 			 WHERE decided_by <> 'miaopi' AND closed_at IS NULL
 			 ORDER BY id LOOP
 		PERFORM miaopi.act(a.id, 'deliver');
 	END LOOP;
-	RESET ROLE;
+	RESET SESSION AUTHORIZATION;
 END
 $wf$;
 
 \echo
 \echo '   Monday 2026-12-07: the hearing is over, the clock runs again'
 SET miaopi.clock_now = '2026-12-07 10:00+08';
-SET ROLE demo_reviewer;
+SET SESSION AUTHORIZATION demo_reviewer;
 SELECT miaopi.resume(:hearing) AS "hearing over 2026-12-07: working days paused";
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 \echo
 \echo '   Wednesday 2026-12-09 10:00: sweep() records each deadline crossing once and applies'

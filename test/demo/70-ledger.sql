@@ -22,10 +22,12 @@ SELECT :'digest'::jsonb - 'database' AS "digest (store it off the host)";
 SELECT count(*) AS "verify_events problems" FROM miaopi.verify_events();
 SELECT count(*) AS "verify_ledger problems" FROM miaopi.verify_ledger(jsonb_build_array(:'digest'::jsonb));
 
-\echo '-- A superuser edits one event behind the triggers (in a transaction we roll back)'
+\echo '-- A superuser edits an event and an application behind the triggers (in a transaction we roll back)'
 BEGIN;
 ALTER TABLE miaopi.event DISABLE TRIGGER USER;
-UPDATE miaopi.event SET comment = '事后改写' WHERE id = (SELECT max(id) FROM miaopi.event WHERE application_id IS NOT NULL);
+ALTER TABLE miaopi.application DISABLE TRIGGER USER;
+UPDATE miaopi.event SET comment = '事后改写' WHERE id = (SELECT max(id) FROM miaopi.event);
+UPDATE miaopi.application SET applicant_name = '另一家公司' WHERE id = (SELECT min(id) FROM miaopi.application);
 SELECT chain, row_id, problem FROM miaopi.verify_events();
 SELECT block, problem FROM miaopi.verify_ledger(jsonb_build_array(:'digest'::jsonb));
 ROLLBACK;

@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP true
 BEGIN;
 CREATE EXTENSION miaopi;
-SELECT plan(92);
+SELECT plan(95);
 
 SET miaopi.clock_now = '2026-03-02 10:00+08';
 
@@ -268,6 +268,14 @@ SELECT throws_ok($$SELECT pg_temp.run_as('tap_analyst', NULL, 'SELECT max(applic
 	'42501', NULL, 'nor the clock');
 SELECT throws_ok($$SELECT pg_temp.run_as('tap_analyst', NULL, $q$SELECT miaopi.explain(1)::text$q$)$$,
 	'42501', NULL, 'nor an application''s reasons');
+SELECT is(pg_temp.run_as('tap_analyst', NULL, $$SELECT string_agg(service || ':' || submitted, ',' ORDER BY service) FROM miaopi.stats_service WHERE service LIKE 'roles-%'$$),
+	(SELECT string_agg(service_code || ':' || n, ',' ORDER BY service_code)
+	 FROM (SELECT service_code, count(*) AS n FROM miaopi.application WHERE service_code LIKE 'roles-%' GROUP BY 1) c),
+	'an analyst reads the statistics');
+SELECT lives_ok($$SELECT pg_temp.run_as('tap_analyst', NULL, $q$SELECT count(*)::text FROM miaopi.stats_daily, miaopi.stats_checks, miaopi.stats_time_limits, miaopi.stats_channels$q$)$$,
+	'every statistics view');
+SELECT is(pg_temp.run_as('tap_analyst', NULL, format('SELECT count(*)::text FROM miaopi.replay(%L)', (SELECT source FROM miaopi.ruleset WHERE service_code = 'roles-b' ORDER BY version DESC LIMIT 1))),
+	'0', 'and replays rules');
 
 -- ===== Rows that are never lost or forged, even by a superuser =====
 SELECT pg_temp.state() AS before \gset

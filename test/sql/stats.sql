@@ -116,6 +116,26 @@ SELECT s.submitted = (SELECT count(*) FROM miaopi.application WHERE service_code
 	   (SELECT sum(submitted) FROM miaopi.stats_channels WHERE service = 'st-filing') = s.submitted AS channels_add_up
 FROM miaopi.stats_service s WHERE s.service = 'st-filing';
 
+-- The percentiles (from histograms) against percentile_disc over the rows,
+-- and the working days used against miaopi.clock
+SELECT s.service,
+	   s.machine_decision_us_median IS NOT DISTINCT FROM x.us[1] AND s.machine_decision_us_p95 IS NOT DISTINCT FROM x.us[2] AS us_ok,
+	   s.human_working_days_median IS NOT DISTINCT FROM x.days[1] AND s.human_working_days_p95 IS NOT DISTINCT FROM x.days[2] AS days_ok,
+	   t.used_working_days_median IS NOT DISTINCT FROM c.used[1] AND t.used_working_days_p95 IS NOT DISTINCT FROM c.used[2] AS used_ok
+FROM miaopi.stats_service s
+	JOIN miaopi.stats_time_limits t USING (service)
+	CROSS JOIN LATERAL (
+		SELECT percentile_disc('{0.5,0.95}'::float8[]) WITHIN GROUP (ORDER BY a.decision_us)
+				   FILTER (WHERE a.decided_by = 'miaopi') AS us,
+			   percentile_disc('{0.5,0.95}'::float8[]) WITHIN GROUP (ORDER BY miaopi.working_days_between(a.accepted_at, a.decided_at))
+				   FILTER (WHERE a.decided_by <> 'miaopi' AND a.accepted_at IS NOT NULL) AS days
+		FROM miaopi.application a WHERE a.service_code = s.service) x
+	CROSS JOIN LATERAL (
+		SELECT percentile_disc('{0.5,0.95}'::float8[]) WITHIN GROUP (ORDER BY k.used_working_days) AS used
+		FROM miaopi.clock k JOIN miaopi.application a ON a.id = k.application
+		WHERE k.service = s.service AND a.decided_at IS NOT NULL) c
+WHERE s.service LIKE 'st-%' ORDER BY 1;
+
 -- An analyst reads every view without any privilege on the applications
 CREATE ROLE regress_miaopi_analyst;
 GRANT USAGE ON SCHEMA miaopi TO regress_miaopi_analyst;
