@@ -96,7 +96,7 @@ typedef struct EvalState
 } EvalState;
 
 static bool eval_expr(EvalState *st, const MrExpr *e, Value *out);
-static bool valid_until_of(EvalState *st, DateADT *until, char **why);
+static bool valid_until_of(EvalState *st, DateADT *until, char **why, bool allow_past);
 static bool eval_error(EvalState *st, const char *fmt,...) pg_attribute_printf(2, 3);
 
 static const Value missing_value = {MR_TYPE_NULL};
@@ -1879,7 +1879,7 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	{
 		char	   *why = NULL;
 
-		if (valid_until_of(&st, &out->valid_until, &why))
+		if (valid_until_of(&st, &out->valid_until, &why, false))
 			out->has_valid_until = true;
 		else
 		{
@@ -1898,10 +1898,12 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 
 /*
  * The licence's last day: valid_days from the local issue day (counted as
- * the first), or the valid_until expression.  False with *why if missing.
+ * the first), or the valid_until expression.  False with *why if missing,
+ * or (unless allow_past: a person approves it knowingly) if it is before
+ * the day of issue.
  */
 static bool
-valid_until_of(EvalState *st, DateADT *until, char **why)
+valid_until_of(EvalState *st, DateADT *until, char **why, bool allow_past)
 {
 	const MrLicence *lic = st->svc->licence;
 	Value		v;
@@ -1923,7 +1925,7 @@ valid_until_of(EvalState *st, DateADT *until, char **why)
 		*why = psprintf("valid_until %s is missing", lic->valid_until->rule);
 		return false;
 	}
-	if (v.u.d < eval_today(st))
+	if (v.u.d < eval_today(st) && !allow_past)
 	{
 		*why = psprintf("valid_until %s is before the day of issue", lic->valid_until->rule);
 		return false;
@@ -1952,7 +1954,7 @@ miaopi_eval_valid_until(MiaopiProgram *prog, const MiaopiInput *in, DateADT *unt
 	initStringInfo(&st.errmsg);
 	miaopi_lookup_begin(&st.lookups, prog);
 	extract_fields(&st, &problems);
-	ok = valid_until_of(&st, until, why);
+	ok = valid_until_of(&st, until, why, true);
 	miaopi_lookup_finish(&st.lookups);
 	return ok;
 }

@@ -515,7 +515,8 @@ miaopi_licence_issue(const MiaopiIssue *is)
 		inulls[7] = 'n';
 	ivals[8] = CStringGetTextDatum(miaopi_holder_type(is->applicant_id, is->applicant_id_len));
 	ivals[9] = TimestampTzGetDatum(is->now);
-	ivals[10] = DateADTGetDatum(today);
+	/* a person may approve a period already over: the licence is born expired */
+	ivals[10] = DateADTGetDatum(Min(today, is->valid_until));
 	ivals[11] = DateADTGetDatum(is->valid_until);
 	ivals[12] = JsonbPGetDatum(licence_data(is));
 	if (previous != 0)
