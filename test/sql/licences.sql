@@ -173,6 +173,15 @@ SELECT miaopi.act(currval('miaopi.application_id_seq'), 'approve');
 SELECT status FROM miaopi.application WHERE id = currval('miaopi.application_id_seq');
 SELECT count(*) AS lab_licences FROM miaopi.licence WHERE type = 'lab-cert';
 
+-- an end before the day of issue: the machine hands it to a person, who may
+-- approve it knowingly; the licence is then born expired
+INSERT INTO miaopi.application (service_code, applicant_id, applicant_name, payload)
+VALUES ('lab-permit-auto', '350103198109061133', '赵俊', '{"end_date": "2026-11-20"}')
+RETURNING status, reasons->0->>'detail' AS why;
+SELECT miaopi.act(currval('miaopi.application_id_seq'), 'approve');
+SELECT number, valid_from, valid_until, status, (SELECT v.status FROM miaopi.verify_licence(number) v) AS verified
+FROM miaopi.licence WHERE holder_id = '350103198109061133';
+
 -- the renewal relies on the old licence and replaces it
 INSERT INTO miaopi.application (service_code, applicant_id, applicant_name, payload)
 VALUES ('lab-permit-renewal', '350103198109061132', '赵俊彬', '{}') RETURNING status;
