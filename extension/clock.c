@@ -59,6 +59,7 @@
 
 #include "calendar.h"
 #include "clock.h"
+#include "commitment.h"
 #include "miaopi.h"
 #include "ledger.h"
 #include "service.h"
@@ -77,7 +78,7 @@ typedef struct ClockFnCache
 
 static const char *const status_names[] = {
 	"pending", "supplement", "accepted", "reviewed",
-	"approved", "rejected", "refused", "withdrawn"
+	"approved", "rejected", "refused", "withdrawn", "revoked"
 };
 static const char *const light_names[] = {"green", "yellow", "red", "overdue"};
 
@@ -174,7 +175,8 @@ miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
 	const char *cal = svc->calendar;
 	bool		closed = MIAOPI_HAS_TS(row->closed_at);
 	bool		decided = (row->status == MIAOPI_ST_APPROVED ||
-						   row->status == MIAOPI_ST_REJECTED);
+						   row->status == MIAOPI_ST_REJECTED ||
+						   row->status == MIAOPI_ST_REVOKED);
 	bool		prov = (row->clock_flags & MIAOPI_FLAG_PROVISIONAL) != 0;
 	TimestampTz step_at;
 
@@ -878,6 +880,9 @@ miaopi_sweep(PG_FUNCTION_ARGS)
 		MemoryContextDelete(buf.cxt);
 		MemoryContextDelete(batchcxt);
 	}
+
+	/* Verifications of commitments past due (commitment.c) */
+	found += miaopi_commitment_sweep(now);
 
 	SPI_finish();
 	miaopi_restore_user(&owner);

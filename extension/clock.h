@@ -56,6 +56,7 @@ typedef enum MiaopiStatus
 	MIAOPI_ST_REJECTED,
 	MIAOPI_ST_REFUSED,
 	MIAOPI_ST_WITHDRAWN,
+	MIAOPI_ST_REVOKED,			/* approved, then withdrawn: a commitment failed */
 	MIAOPI_ST_UNKNOWN
 } MiaopiStatus;
 

@@ -36,11 +36,13 @@
 #include "nodes/pg_list.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
 #include "regex/regex.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
 #include "utils/formatting.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -84,6 +86,7 @@ typedef struct EvalState
 	const MiaopiInput *in;
 	Value	   *fields;			/* per declared field */
 	bool	   *field_invalid;	/* per declared field: present, wrong type */
+	char	  **fetch_error;	/* per field: why its from: could not be read, or NULL */
 	Value	   *vars;			/* variable slots */
 	const MrCheck *check;		/* check being evaluated */
 	bool		today_known;
@@ -501,6 +504,8 @@ extract_fields(EvalState *st, List **problems)
 		char		tbuf[64];
 
 		st->fields[f] = missing_value;
+		if (field->from != NULL)
+			continue;			/* fetched below, whatever the client sent */
 		key.type = jbvString;
 		key.val.string.val = (char *) field->name;
 		key.val.string.len = strlen(field->name);
@@ -575,23 +580,30 @@ extract_fields(EvalState *st, List **problems)
 	}
 }
 
+/* Is name one of the n text datums (nulls skipped)? */
 static bool
-has_material(const MiaopiInput *in, const char *name)
+in_text_array(const Datum *items, const bool *nulls, int n, const char *name)
 {
 	int			len = strlen(name);
 	int			i;
 
-	for (i = 0; i < in->nmaterials; i++)
+	for (i = 0; i < n; i++)
 	{
 		text	   *t;
 
-		if (in->material_nulls && in->material_nulls[i])
+		if (nulls && nulls[i])
 			continue;
-		t = DatumGetTextPP(in->materials[i]);
+		t = DatumGetTextPP(items[i]);
 		if (VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), name, len) == 0)
 			return true;
 	}
 	return false;
+}
+
+static bool
+has_material(const MiaopiInput *in, const char *name)
+{
+	return in_text_array(in->materials, in->material_nulls, in->nmaterials, name);
 }
 
 /* Given, or stood in for by a valid e-licence of the applicant (or_licence) */
@@ -1440,6 +1452,10 @@ eval_expr(EvalState *st, const MrExpr *e, Value *out)
 			if (st->field_invalid[e->u.field])
 				return eval_error(st, "payload.%s has the wrong type",
 								  st->svc->fields[e->u.field].name);
+			if (st->fetch_error && st->fetch_error[e->u.field])
+				return eval_error(st, "payload.%s could not be fetched: %s",
+								  st->svc->fields[e->u.field].name,
+								  st->fetch_error[e->u.field]);
 			*out = st->fields[e->u.field];
 			return true;
 		case MR_E_APPLICANT_ID:
@@ -1634,6 +1650,181 @@ explain_false(EvalState *st, const MrExpr *e)
 }
 
 /* ----------
+ * Less to submit: fetched fields, waivers, commitments, policies
+ * ----------
+ */
+
+/* Run a detached expression (from:, waived_if:, benefit:) as its own check */
+static bool
+eval_detached(EvalState *st, const MrCheck *c, Value *out)
+{
+	const MrCheck *save = st->check;
+	bool		ok;
+
+	st->check = c;
+	st->failed = false;
+	ok = eval_expr(st, c->expr, out);
+	st->check = save;
+	return ok;
+}
+
+/* A Value as a JSON value for the payload (dates and timestamps in ISO 8601) */
+static void
+value_to_jsonb(const Value *v, JsonbValue *jv)
+{
+	const char *s;
+
+	switch (v->kind)
+	{
+		case MR_TYPE_BOOL:
+			jv->type = jbvBool;
+			jv->val.boolean = v->u.b;
+			return;
+		case MR_TYPE_INT:
+			jv->type = jbvNumeric;
+			jv->val.numeric = int64_to_numeric(v->u.i);
+			return;
+		case MR_TYPE_DECIMAL:
+			jv->type = jbvNumeric;
+			jv->val.numeric = v->u.n;
+			return;
+		case MR_TYPE_TEXT:
+			jv->type = jbvString;
+			jv->val.string.val = (char *) v->u.t.p;
+			jv->val.string.len = v->u.t.len;
+			return;
+		case MR_TYPE_DATE:
+		case MR_TYPE_TIMESTAMP:
+			s = JsonEncodeDateTime(NULL, v->kind == MR_TYPE_DATE ? DateADTGetDatum(v->u.d)
+								   : TimestampTzGetDatum(v->u.ts),
+								   v->kind == MR_TYPE_DATE ? DATEOID : TIMESTAMPTZOID, NULL);
+			jv->type = jbvString;
+			jv->val.string.val = (char *) s;
+			jv->val.string.len = strlen(s);
+			return;
+		default:
+			jv->type = jbvNull;
+			return;
+	}
+}
+
+/*
+ * Fill every fetched field (from:) in declaration order, replacing whatever
+ * the client sent; a source with no row, or one that cannot be read, leaves
+ * the field missing.  Returns the payload with the fetched values merged in
+ * (JSON null for a missing one), or NULL when the service fetches nothing or
+ * build is false (the outcome only).
+ */
+static Jsonb *
+fetch_fields(EvalState *st, bool build)
+{
+	MrService  *svc = st->svc;
+	JsonbParseState *ps = NULL;
+	JsonbValue	k,
+				jv;
+	Jsonb	   *extra;
+	bool		any = false;
+	int			f;
+
+	for (f = 0; f < svc->nfields; f++)
+	{
+		MrField    *field = &svc->fields[f];
+		Value		v;
+
+		if (field->from == NULL)
+			continue;
+		if (!any && build)
+			pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		any = true;
+		if (!eval_detached(st, field->from, &v))
+		{
+			/* not "no row" but an unreadable source: say so where it is used */
+			if (st->fetch_error == NULL)
+				st->fetch_error = palloc0(sizeof(char *) * svc->nfields);
+			st->fetch_error[f] = pstrdup(st->errmsg.data);
+			v = missing_value;
+		}
+		else if (v.kind == MR_TYPE_NULL)
+			v = missing_value;
+		else if (field->type.kind == MR_TYPE_DECIMAL && v.kind == MR_TYPE_INT)
+		{
+			int64		i = v.u.i;
+
+			v.kind = MR_TYPE_DECIMAL;
+			v.u.n = int64_to_numeric(i);
+		}
+		st->fields[f] = v;
+		if (!build)
+			continue;			/* the outcome only: no payload to store */
+		k.type = jbvString;
+		k.val.string.val = (char *) field->name;
+		k.val.string.len = strlen(field->name);
+		pushJsonbValue(&ps, WJB_KEY, &k);
+		value_to_jsonb(&v, &jv);
+		pushJsonbValue(&ps, WJB_VALUE, &jv);
+	}
+	if (!any || !build)
+		return NULL;
+	extra = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+											  JsonbPGetDatum(st->in->payload),
+											  JsonbPGetDatum(extra)));
+}
+
+/* Is a required material waived for this applicant (credit lane)? */
+static bool
+material_waived(EvalState *st, const MrMaterial *mat)
+{
+	Value		v;
+
+	if (mat->waived_if == NULL)
+		return false;
+	/* an error or a missing value waives nothing: the material is asked for */
+	return eval_detached(st, mat->waived_if, &v) && v.kind == MR_TYPE_BOOL && v.u.b;
+}
+
+/* Is today outside the policy's open window? */
+static bool
+outside_open(EvalState *st, const MrPolicy *pol)
+{
+	DateADT		today = eval_today(st);
+	DateADT		d;
+
+	if (pol->open_from != NULL &&
+		miaopi_parse_date(pol->open_from, strlen(pol->open_from), &d) && today < d)
+		return true;
+	if (pol->open_until != NULL &&
+		miaopi_parse_date(pol->open_until, strlen(pol->open_until), &d) && today > d)
+		return true;
+	return false;
+}
+
+/* A policy's benefit, or NULL with *error set */
+static Numeric
+eval_benefit(EvalState *st, const MrPolicy *pol, char **error)
+{
+	Value		v;
+
+	*error = NULL;
+	if (!eval_detached(st, pol->benefit, &v))
+	{
+		*error = pstrdup(st->errmsg.data);
+		return NULL;
+	}
+	if (v.kind == MR_TYPE_NULL)
+	{
+		*error = psprintf("%s is missing", pol->benefit->rule);
+		return NULL;
+	}
+	if (v.kind == MR_TYPE_INT)
+		return int64_to_numeric(v.u.i);
+	if (v.kind == MR_TYPE_DECIMAL)
+		return v.u.n;
+	*error = pstrdup("benefit is not a number");
+	return NULL;
+}
+
+/* ----------
  * Reasons
  * ----------
  */
@@ -1760,10 +1951,17 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	out->nreasons = 0;
 	out->nnot_passed = 0;
 	out->not_passed = palloc(sizeof(char *) *
-							 (svc->nchecks + svc->nmaterials + svc->nfields + 2));
+							 (svc->nchecks + svc->nmaterials + svc->nfields + 3));
 
-	/* the payload's declared shape */
+	out->payload = NULL;
+	out->verify_within = -1;
+	out->outside_open = false;
+	out->benefit = NULL;
+	out->benefit_error = NULL;
+
+	/* the payload's declared shape, then what is fetched from agency data */
 	extract_fields(&st, &problems);
+	out->payload = fetch_fields(&st, !in->outcome_only);
 	foreach(lc, problems)
 	{
 		add_reason(&reasons, "invalid_payload", "fail", "reject",
@@ -1801,6 +1999,15 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 		}
 		if (!mat->required)
 			continue;
+		if (material_waived(&st, mat))
+			continue;
+		if (mat->verify_within >= 0 &&
+			in_text_array(in->commitments, in->commitment_nulls, in->ncommitments, mat->name))
+		{
+			/* committed (告知承诺): given now, verified within the days */
+			out->verify_within = Max(out->verify_within, mat->verify_within);
+			continue;
+		}
 		add_reason(&reasons, "missing_material", "fail", "reject",
 					"缺少必要材料",
 					mat->or_licence != NULL ?
@@ -1814,6 +2021,20 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	if (missing_material)
 	{
 		out->not_passed[out->nnot_passed++] = "missing_material";
+		any_reject = true;
+	}
+
+	/* a policy outside its open window is refused, with a reason */
+	if (svc->policy != NULL && outside_open(&st, svc->policy))
+	{
+		add_reason(&reasons, "policy_open", "fail", "reject", "不在政策申报期内",
+				   psprintf("the policy is open from %s until %s",
+							svc->policy->open_from ? svc->policy->open_from : "any day",
+							svc->policy->open_until ? svc->policy->open_until : "any day"),
+				   NULL);
+		out->nreasons++;
+		out->not_passed[out->nnot_passed++] = "policy_open";
+		out->outside_open = true;
 		any_reject = true;
 	}
 
@@ -1846,7 +2067,8 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 		{
 			result = "fail";
 			st.failed = false;
-			detail = explain_false(&st, check->expr);
+			if (!in->outcome_only)
+				detail = explain_false(&st, check->expr);
 		}
 
 		if (strcmp(result, "pass") != 0)
@@ -1861,6 +2083,8 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 				   check->basis);
 		out->nreasons++;
 	}
+	if (svc->policy != NULL)
+		out->benefit = eval_benefit(&st, svc->policy, &out->benefit_error);
 
 	if (any_reject)
 		out->decision = MR_EXPECT_REJECT;
@@ -1892,7 +2116,8 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	}
 	miaopi_lookup_finish(&st.lookups);
 
-	out->reasons = reasons_jsonb(&reasons);
+	/* push() needs only the outcome, not the reasons' JSON */
+	out->reasons = in->outcome_only ? NULL : reasons_jsonb(&reasons);
 	out->licence_uses = st.uses;
 }
 
@@ -2014,6 +2239,22 @@ miaopi_eval_validate(MiaopiProgram *prog)
 	{
 		errcallback.arg = prog->svc->licence->valid_until;
 		validate_expr(prog->svc->licence->valid_until->expr);
+	}
+	/* and the detached expressions: from:, waived_if:, benefit: */
+	for (c = 0; c < prog->svc->nfields; c++)
+	{
+		if ((errcallback.arg = prog->svc->fields[c].from) != NULL)
+			validate_expr(prog->svc->fields[c].from->expr);
+	}
+	for (c = 0; c < prog->svc->nmaterials; c++)
+	{
+		if ((errcallback.arg = prog->svc->materials[c].waived_if) != NULL)
+			validate_expr(prog->svc->materials[c].waived_if->expr);
+	}
+	if (prog->svc->policy != NULL)
+	{
+		errcallback.arg = prog->svc->policy->benefit;
+		validate_expr(prog->svc->policy->benefit->expr);
 	}
 	error_context_stack = errcallback.previous;
 }

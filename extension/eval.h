@@ -14,6 +14,7 @@
 #include "nodes/pg_list.h"
 #include "utils/date.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "cache.h"
@@ -29,6 +30,9 @@ typedef struct MiaopiInput
 	Datum	   *materials;		/* text datums */
 	bool	   *material_nulls;
 	int			nmaterials;
+	Datum	   *commitments;	/* text datums: materials committed (告知承诺) */
+	bool	   *commitment_nulls;
+	int			ncommitments;
 	const char *channel;
 	int			channel_len;
 	TimestampTz submitted_at;
@@ -36,6 +40,8 @@ typedef struct MiaopiInput
 	bool		doctest;		/* a rules test: licences come from held[] */
 	int			nheld;
 	const char **held;			/* licence types the applicant holds */
+	bool		outcome_only;	/* decision and not_passed only: no
+								 * explanations, reasons NULL (push) */
 } MiaopiInput;
 
 typedef struct MiaopiDecision
@@ -48,6 +54,14 @@ typedef struct MiaopiDecision
 	List	   *licence_uses;	/* MiaopiLicenceUse: e-licences relied on */
 	bool		has_valid_until;	/* approve with a licence: its last day */
 	DateADT		valid_until;
+	Jsonb	   *payload;		/* the payload with fetched (from:) fields
+								 * filled in, or NULL when none is declared */
+	int			verify_within;	/* working days to verify what was committed
+								 * in lieu of a material, or -1 for none */
+	bool		outside_open;	/* a policy evaluated outside its open window */
+	Numeric		benefit;		/* a policy's benefit, NULL if it has none or
+								 * it could not be computed (benefit_error) */
+	char	   *benefit_error;
 } MiaopiDecision;
 
 extern void miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in,

@@ -169,6 +169,15 @@ run_test(MiaopiProgram *prog, MrTest *test)
 			in.materials[i] = text_from_utf8(test->materials[i]);
 		in.nmaterials = test->nmaterials;
 	}
+	if (test->ncommitments > 0)
+	{
+		int			i;
+
+		in.commitments = palloc(sizeof(Datum) * test->ncommitments);
+		for (i = 0; i < test->ncommitments; i++)
+			in.commitments[i] = text_from_utf8(test->commitments[i]);
+		in.ncommitments = test->ncommitments;
+	}
 	in.now = miaopi_now();
 	/* like a payload timestamp: local time of the service's calendar */
 	if (test->now &&
@@ -447,7 +456,7 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* SQL: miaopi.evaluate(service, applicant_id, payload, materials, applicant_name) */
+/* SQL: miaopi.evaluate(service, applicant_id, payload, materials, applicant_name [, commitments]) */
 PG_FUNCTION_INFO_V1(miaopi_evaluate_sql);
 Datum
 miaopi_evaluate_sql(PG_FUNCTION_ARGS)
@@ -487,6 +496,10 @@ miaopi_evaluate_sql(PG_FUNCTION_ARGS)
 		in.applicant_name = VARDATA_ANY(t);
 		in.applicant_name_len = VARSIZE_ANY_EXHDR(t);
 	}
+	/* evaluate(..., commitments text[]): the materials committed to (告知承诺) */
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(5), TEXTOID, -1, false, TYPALIGN_INT,
+						  &in.commitments, &in.commitment_nulls, &in.ncommitments);
 	in.channel = "online";
 	in.channel_len = strlen(in.channel);
 	in.now = miaopi_now();
@@ -520,6 +533,18 @@ miaopi_evaluate_sql(PG_FUNCTION_ARGS)
 	v.val.binary.data = &dec.reasons->root;
 	v.val.binary.len = VARSIZE(dec.reasons) - VARHDRSZ;
 	pushJsonbValue(&ps, WJB_VALUE, &v);
+
+	/* what was fetched (from:) and decided on, when the service fetches */
+	if (dec.payload != NULL)
+	{
+		k.val.string.val = "payload";
+		k.val.string.len = strlen("payload");
+		pushJsonbValue(&ps, WJB_KEY, &k);
+		v.type = jbvBinary;
+		v.val.binary.data = &dec.payload->root;
+		v.val.binary.len = VARSIZE(dec.payload) - VARHDRSZ;
+		pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
 
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL)));
 }

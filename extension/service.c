@@ -59,7 +59,7 @@ static uint64 service_generation = 1;
 static Oid	service_relid = InvalidOid;
 
 static const char *const step_names[] = {"accept", "review", "decide", "deliver"};
-static const char *const kind_names[] = {"licence", "public_service", "filing"};
+static const char *const kind_names[] = {"licence", "public_service", "filing", "policy"};
 
 /* Relcache callback: flag the service cache stale; nothing else */
 static void
@@ -108,7 +108,8 @@ parse_steps(MiaopiService *svc, Jsonb *steps)
 	n = JsonContainerSize(root);
 	if (n == 0)
 	{
-		svc->has_step[MIAOPI_STEP_ACCEPT] = (svc->kind != MIAOPI_KIND_FILING);
+		svc->has_step[MIAOPI_STEP_ACCEPT] = (svc->kind != MIAOPI_KIND_FILING &&
+											 svc->kind != MIAOPI_KIND_POLICY);
 		svc->has_step[MIAOPI_STEP_REVIEW] = (svc->kind == MIAOPI_KIND_LICENCE);
 		return NULL;
 	}
@@ -143,7 +144,8 @@ parse_steps(MiaopiService *svc, Jsonb *steps)
 			return psprintf("step \"%s\" of service \"%s\" is out of order or repeated",
 							sname, svc->code);
 		if ((s == MIAOPI_STEP_REVIEW && svc->kind != MIAOPI_KIND_LICENCE) ||
-			(s == MIAOPI_STEP_ACCEPT && svc->kind == MIAOPI_KIND_FILING))
+			(s == MIAOPI_STEP_ACCEPT &&
+			 (svc->kind == MIAOPI_KIND_FILING || svc->kind == MIAOPI_KIND_POLICY)))
 			return psprintf("a %s has no step \"%s\" (service \"%s\")",
 							kind_names[svc->kind], sname, svc->code);
 		last = s;
@@ -250,6 +252,8 @@ service_load_all(void)
 			s->kind = MIAOPI_KIND_PUBLIC_SERVICE;
 		else if (strcmp(kind, "filing") == 0)
 			s->kind = MIAOPI_KIND_FILING;
+		else if (strcmp(kind, "policy") == 0)
+			s->kind = MIAOPI_KIND_POLICY;
 		else
 			e->invalid = psprintf("service \"%s\" has an unknown kind \"%s\"", s->code, kind);
 		d = heap_getattr(tup, a_calendar, tupdesc, &isnull);

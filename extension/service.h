@@ -15,7 +15,8 @@ typedef enum MiaopiKind
 {
 	MIAOPI_KIND_LICENCE,
 	MIAOPI_KIND_PUBLIC_SERVICE,
-	MIAOPI_KIND_FILING
+	MIAOPI_KIND_FILING,
+	MIAOPI_KIND_POLICY			/* 惠企政策: decide, deliver, like a filing */
 } MiaopiKind;
 
 typedef enum MiaopiStep

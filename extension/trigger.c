@@ -82,6 +82,7 @@ typedef enum AppColumn
 	COL_PAYLOAD,
 	COL_MATERIALS,
 	COL_CHANNEL,
+	COL_COMMITMENTS,
 	COL_SUBMITTED_AT,
 	COL_STATUS,
 	COL_DECISION,
@@ -98,15 +99,18 @@ typedef enum AppColumn
 	COL_PAUSED_AT,
 	COL_PAUSED_DAYS,
 	COL_CLOCK_FLAGS,
+	COL_VERIFY_DAYS,
+	COL_VERIFY_DUE,
+	COL_VERIFIED_AT,
 	NUM_APP_COLUMNS
 } AppColumn;
 
 static const char *const app_column_names[NUM_APP_COLUMNS] = {
 	"service_code", "applicant_id", "applicant_name", "payload", "materials",
-	"channel", "submitted_at", "status", "decision", "decided_at", "decided_by",
+	"channel", "commitments", "submitted_at", "status", "decision", "decided_at", "decided_by",
 	"ruleset_id", "reasons", "decision_us", "accepted_at", "promised_due",
 	"statutory_due", "closed_at", "step_due", "paused_at", "paused_days",
-	"clock_flags"
+	"clock_flags", "verify_days", "verify_due", "verified_at"
 };
 
 /* The first column the client may not write */
@@ -154,6 +158,14 @@ in_allowed_batch(int64 id)
 	return false;
 }
 
+/* Columns added by 1.1, absent from a 1.0 table until ALTER EXTENSION UPDATE */
+static bool
+app_column_optional(int col)
+{
+	return col == COL_COMMITMENTS || col == COL_VERIFY_DAYS ||
+		col == COL_VERIFY_DUE || col == COL_VERIFIED_AT;
+}
+
 /* Resolve the application columns once per table shape */
 static const AppLayout *
 app_layout(Relation rel)
@@ -168,7 +180,10 @@ app_layout(Relation rel)
 	{
 		int			attnum = SPI_fnumber(desc, app_column_names[i]);
 
-		if (attnum <= 0)
+		/* the 1.1 columns are optional: the library also serves 1.0 */
+		if (attnum <= 0 && app_column_optional(i))
+			attnum = 0;
+		else if (attnum <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 					 errmsg("miaopi_decide: table \"%s\" has no column \"%s\"",
@@ -412,6 +427,10 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	if (!ISNULL(COL_MATERIALS))
 		deconstruct_array(DatumGetArrayTypeP(VAL(COL_MATERIALS)), TEXTOID, -1, false,
 						  TYPALIGN_INT, &in.materials, &in.material_nulls, &in.nmaterials);
+	if (lay->attnum[COL_COMMITMENTS] != 0 && !ISNULL(COL_COMMITMENTS))
+		deconstruct_array(DatumGetArrayTypeP(VAL(COL_COMMITMENTS)), TEXTOID, -1, false,
+						  TYPALIGN_INT, &in.commitments, &in.commitment_nulls,
+						  &in.ncommitments);
 	if (!ISNULL(COL_CHANNEL))
 	{
 		t = DatumGetTextPP(VAL(COL_CHANNEL));
@@ -473,6 +492,8 @@ miaopi_decide(PG_FUNCTION_ARGS)
 	/* everything from submitted_at on belongs to miaopi */
 	for (i = FIRST_OWNED_COLUMN; i < NUM_APP_COLUMNS; i++)
 	{
+		if (lay->attnum[i] == 0)
+			continue;			/* a 1.1 column on a 1.0 table */
 		cols[ncols] = lay->attnum[i];
 		newnulls[ncols] = true;
 		newvals[ncols] = (Datum) 0;
@@ -532,6 +553,25 @@ miaopi_decide(PG_FUNCTION_ARGS)
 			case COL_DECISION_US:
 				/* filled in last, below */
 				break;
+			case COL_VERIFY_DAYS:
+				/* a commitment stood in for a material: verified later */
+				if (dec.decision != MR_EXPECT_REJECT && dec.verify_within >= 0)
+				{
+					newvals[ncols] = Int32GetDatum(dec.verify_within);
+					newnulls[ncols] = false;
+				}
+				break;
+			case COL_VERIFY_DUE:
+				/* an approval on commitments is verified within the days */
+				if (dec.decision == MR_EXPECT_APPROVE && dec.verify_within >= 0)
+				{
+					newvals[ncols] = TimestampTzGetDatum(
+														 miaopi_add_working_days(svc->calendar, now,
+																				 dec.verify_within,
+																				 NULL));
+					newnulls[ncols] = false;
+				}
+				break;
 			case COL_PAUSED_DAYS:
 			case COL_CLOCK_FLAGS:
 				/* the workflow's counters start at zero (workflow.c) */
@@ -541,6 +581,15 @@ miaopi_decide(PG_FUNCTION_ARGS)
 			default:
 				break;
 		}
+		ncols++;
+	}
+
+	/* what was fetched (from:) replaces what the client sent, on record */
+	if (dec.payload != NULL)
+	{
+		cols[ncols] = lay->attnum[COL_PAYLOAD];
+		newvals[ncols] = JsonbPGetDatum(dec.payload);
+		newnulls[ncols] = false;
 		ncols++;
 	}
 

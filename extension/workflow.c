@@ -66,6 +66,7 @@
 
 #include "calendar.h"
 #include "clock.h"
+#include "commitment.h"
 #include "ledger.h"
 #include "licence.h"
 #include "miaopi.h"
@@ -1298,12 +1299,13 @@ miaopi_act(PG_FUNCTION_ARGS)
 	for (i = 0; i < ACT_COUNT; i++)
 		if (strcmp(action_name, action_names[i]) == 0)
 			break;
-	if (i == ACT_COUNT)
+	if (i == ACT_COUNT &&
+		strcmp(action_name, "verify") != 0 && strcmp(action_name, "verify_failed") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown action \"%s\"", action_name),
 				 errdetail("miaopi.act was called for application " INT64_FORMAT ".", id),
-				 errhint("Actions are: %s.", action_list(A(ACT_COUNT) - 1))));
+				 errhint("Actions are: %s, verify, verify_failed.", action_list(A(ACT_COUNT) - 1))));
 	act = (MiaopiAction) i;
 
 	caller = GetUserId();
@@ -1318,6 +1320,16 @@ miaopi_act(PG_FUNCTION_ARGS)
 	miaopi_scope_check_service(caller, MIAOPI_SCOPE_ACT, svc);
 	old_status = row.status;
 	old_step = miaopi_current_step(svc, &row);
+
+	/* Verifying commitments (告知承诺) comes after the approval (commitment.c) */
+	if (act == ACT_COUNT)
+	{
+		const char *status = miaopi_commitment_act(id, action_name, comment, actor, now);
+
+		SPI_finish();
+		miaopi_restore_user(&owner);
+		PG_RETURN_TEXT_P(cstring_to_text(status));
+	}
 
 	/* Is the action allowed now? */
 	allowed = allowed_actions(svc, &row);
@@ -1496,6 +1508,8 @@ miaopi_act(PG_FUNCTION_ARGS)
 	miaopi_event_insert(id, now, action_names[act], actor,
 						miaopi_status_name(old_status), miaopi_status_name(row.status),
 						comment, detail.data);
+	if (act == ACT_APPROVE)
+		miaopi_commitment_on_approve(id, svc, now);
 
 	/* an approval issues the service's e-licence in the same transaction */
 	if (act == ACT_APPROVE)

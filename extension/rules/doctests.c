@@ -28,8 +28,8 @@
 #include "mr_internal.h"
 
 static const char *const test_keys[] = {
-	"name", "applicant", "payload", "materials", "licences", "channel", "now", "expect",
-	"failed"
+	"name", "applicant", "payload", "materials", "licences", "commitments", "channel",
+	"now", "expect", "failed"
 };
 static const char *const applicant_keys[] = {"id", "name"};
 static const char *const expect_names[] = {"approve", "reject", "manual"};
@@ -336,6 +336,7 @@ check_failed_ids(MrCtx *ctx, const MrService *svc, const MrYNode *seq, const MrT
 		const char **cands;
 
 		if (strcmp(id, "invalid_payload") == 0 || strcmp(id, "missing_material") == 0 ||
+			(svc->kind == MR_KIND_POLICY && strcmp(id, "policy_open") == 0) ||
 			mr_index_find(&ctx->checks, id, len) >= 0)
 			continue;
 		mr_fail_node(ctx, MR_ERR_RULE, seq->items[i], "unknown check id \"%s\" in failed",
@@ -437,6 +438,9 @@ mr_build_tests(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 		/* the licence types the applicant holds, valid, in this test */
 		if ((v = test_get(item, "licences")) != NULL &&
 			!test_text_list(ctx, "licences", v, &t->nlicences, &t->licences))
+			return false;
+		if ((v = test_get(item, "commitments")) != NULL &&
+			!test_text_list(ctx, "commitments", v, &t->ncommitments, &t->commitments))
 			return false;
 		if (!test_text(ctx, item, "channel", "test", false, &t->channel) ||
 			!test_text(ctx, item, "now", "test", false, &t->now))

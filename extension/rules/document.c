@@ -32,20 +32,23 @@
 
 static const char *const service_keys[] = {
 	"service", "name", "department", "kind", "time_limit", "auto_approve",
-	"fields", "materials", "checks", "licence", "renews", "steps", "tests"
+	"fields", "materials", "checks", "licence", "renews", "steps", "tests",
+	"benefit", "open", "apply", "audience"
 };
 static const char *const time_limit_keys[] = {
 	"statutory", "promised", "calendar", "warn_at", "extension"
 };
-static const char *const field_keys[] = {"type", "required"};
-static const char *const material_keys[] = {"required", "or_licence", "basis"};
+static const char *const field_keys[] = {"type", "required", "from"};
+static const char *const material_keys[] = {
+	"required", "or_licence", "basis", "waived_if", "commitment"
+};
 static const char *const check_key_names[] = {"id", "rule", "message", "on_fail", "basis"};
 static const char *const licence_keys[] = {
 	"type", "name", "number", "valid_days", "valid_until", "data", "type_code",
 	"issuer_code"
 };
 static const char *const number_placeholders[] = {"yyyy", "yy", "mm", "seq:N", "service"};
-static const char *const kind_names[] = {"licence", "public_service", "filing"};
+static const char *const kind_names[] = {"licence", "public_service", "filing", "policy"};
 static const char *const on_fail_names[] = {"reject", "manual"};
 static const char *const step_names[] = {"accept", "review", "decide", "deliver"};
 static const char *const type_names[] = {
@@ -59,16 +62,18 @@ static bool compile_expr(MrCtx *ctx, MrService *svc, MrCheck *check,
 						 const MrYNode *rule, bool want_date);
 
 /* Steps of each kind, as indexes into step_names */
-static const int kind_steps[3][4] = {
+static const int kind_steps[4][4] = {
 	{MR_STEP_ACCEPT, MR_STEP_REVIEW, MR_STEP_DECIDE, MR_STEP_DELIVER},
 	{MR_STEP_ACCEPT, MR_STEP_DECIDE, MR_STEP_DELIVER, -1},
+	{MR_STEP_DECIDE, MR_STEP_DELIVER, -1, -1},
 	{MR_STEP_DECIDE, MR_STEP_DELIVER, -1, -1}
 };
-static const int kind_nsteps[3] = {4, 3, 2};
-static const char *const kind_article[3] = {"a licence", "a public service", "a filing"};
-static const char *const kind_step_list[3] = {
+static const int kind_nsteps[4] = {4, 3, 2, 2};
+static const char *const kind_article[4] = {"a licence", "a public service", "a filing", "a policy"};
+static const char *const kind_step_list[4] = {
 	"accept, review, decide and deliver",
 	"accept, decide and deliver",
+	"decide and deliver",
 	"decide and deliver"
 };
 
@@ -383,9 +388,9 @@ build_kind(MrCtx *ctx, MrService *svc, const MrYNode *val)
 				 mr_excerpt(buf, sizeof(buf), val->value, val->len));
 	guess = mr_suggest(val->value, val->len, kind_names, lengthof(kind_names));
 	if (guess != NULL)
-		mr_hint(ctx, "Did you mean \"%s\"? The kind is one of licence, public_service or filing.", guess);
+		mr_hint(ctx, "Did you mean \"%s\"? The kind is one of licence, public_service, filing or policy.", guess);
 	else
-		mr_hint(ctx, "The kind is one of licence, public_service or filing.");
+		mr_hint(ctx, "The kind is one of licence, public_service, filing or policy.");
 	return false;
 }
 
@@ -633,6 +638,7 @@ build_fields(MrCtx *ctx, MrService *svc, const MrYNode *map)
 		{
 			const MrYNode *t;
 			const MrYNode *r;
+			const MrYNode *rk;
 
 			snprintf(where, sizeof(where), "field \"%s\"", f->name);
 			if (!mr_check_keys(ctx, v, field_keys, lengthof(field_keys), where))
@@ -643,11 +649,14 @@ build_fields(MrCtx *ctx, MrService *svc, const MrYNode *map)
 				return false;
 			if ((r = map_opt(v, "required", NULL)) != NULL && !get_bool(ctx, "required", r, &f->required))
 				return false;
+			if ((r = map_opt(v, "from", &rk)) != NULL && !mr_build_from(ctx, svc, f, rk, r))
+				return false;
 		}
 		else if (!build_field_type(ctx, f->name, v, &f->type))
 			return false;
 	}
-	return build_index(ctx, &ctx->fields, svc->fields, sizeof(MrField), svc->nfields);
+	return build_index(ctx, &ctx->fields, svc->fields, sizeof(MrField), svc->nfields) &&
+		mr_compile_fetches(ctx, svc);
 }
 
 /* materials: name -> {required, or_licence}, or name -> bool */
@@ -683,6 +692,7 @@ build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 		if (m->name == NULL)
 			return false;
 		m->line = k->line;
+		m->verify_within = -1;
 		if (v->type == MR_Y_MAPPING)
 		{
 			const MrYNode *r;
@@ -705,6 +715,8 @@ build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 			if ((r = map_opt(v, "basis", NULL)) != NULL &&
 				!get_name_text(ctx, "basis", r, &m->basis))
 				return false;
+			if (!mr_build_material_extras(ctx, svc, m, v))
+				return false;
 		}
 		else if (v->type == MR_Y_SCALAR && mr_yaml_value(v) == MR_YV_BOOL)
 			m->required = (v->value[0] == 't' || v->value[0] == 'T');
@@ -717,7 +729,8 @@ build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 		}
 	}
 	return build_index(ctx, &ctx->materials, svc->materials, sizeof(MrMaterial),
-					   svc->nmaterials);
+					   svc->nmaterials) &&
+		mr_compile_waivers(ctx, svc);
 }
 
 /*
@@ -815,10 +828,11 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			mr_hint(ctx, "A check id is lower-case letters, digits, \"_\" and \"-\", starts with a letter or digit, and has at most 63 bytes.");
 			return false;
 		}
-		if (strcmp(c->id, "invalid_payload") == 0 || strcmp(c->id, "missing_material") == 0)
+		if (strcmp(c->id, "invalid_payload") == 0 || strcmp(c->id, "missing_material") == 0 ||
+			strcmp(c->id, "policy_open") == 0)
 		{
 			mr_fail_node(ctx, MR_ERR_RULE, v, "check id \"%s\" is reserved", c->id);
-			mr_hint(ctx, "The codes invalid_payload and missing_material belong to the built-in checks.");
+			mr_hint(ctx, "The codes invalid_payload, missing_material and policy_open belong to the built-in checks.");
 			return false;
 		}
 		if ((j = firstdup[i]) >= 0)
@@ -1382,6 +1396,8 @@ mr_build_service(MrCtx *ctx, const MrYDoc *doc)
 	memset(&ctx->fields, 0, sizeof(MrNameIndex));
 	memset(&ctx->materials, 0, sizeof(MrNameIndex));
 	memset(&ctx->checks, 0, sizeof(MrNameIndex));
+	ctx->pending_from = NULL;
+	ctx->pending_waiver = NULL;
 	if (root == NULL)
 	{
 		mr_fail(ctx, MR_ERR_RULE, doc->line, 1, "service document is empty");
@@ -1447,6 +1463,8 @@ mr_build_service(MrCtx *ctx, const MrYDoc *doc)
 	if ((v = map_opt(root, "licence", &k)) != NULL && !build_licence(ctx, svc, k, v))
 		return NULL;
 	if ((v = map_opt(root, "renews", &k)) != NULL && !build_renews(ctx, svc, v))
+		return NULL;
+	if (!mr_build_policy(ctx, svc, root))
 		return NULL;
 	if (!build_steps(ctx, svc, map_opt(root, "steps", NULL)))
 		return NULL;

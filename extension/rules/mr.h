@@ -238,8 +238,17 @@ typedef enum MrKind
 {
 	MR_KIND_LICENCE,			/* 行政许可: accept, review, decide, deliver */
 	MR_KIND_PUBLIC_SERVICE,		/* 公共服务: accept, decide, deliver */
-	MR_KIND_FILING				/* 备案: decide, deliver */
+	MR_KIND_FILING,				/* 备案: decide, deliver */
+	MR_KIND_POLICY				/* 惠企政策: decide, deliver */
 } MrKind;
+
+/* How a policy's benefit reaches the enterprise */
+typedef enum MrApply
+{
+	MR_APPLY_AUTO,				/* 免申即享: granted without applying */
+	MR_APPLY_CONFIRM,			/* one-click confirmation */
+	MR_APPLY_FORM				/* a pre-filled application */
+} MrApply;
 
 typedef enum MrOnFail
 {
@@ -254,6 +263,8 @@ typedef enum MrExpect
 	MR_EXPECT_MANUAL
 } MrExpect;
 
+struct MrCheck;
+
 typedef struct MrField
 {
 	const char *name;
@@ -261,6 +272,10 @@ typedef struct MrField
 	bool		required;
 	int			line;
 	int			column;
+	struct MrCheck *from;		/* "from:": the fetching expression compiled as
+								 * a check of the field's type, or NULL; the
+								 * host fills the field with its value before
+								 * any check runs, replacing the client's */
 } MrField;
 
 typedef struct MrMaterial
@@ -270,6 +285,11 @@ typedef struct MrMaterial
 	const char *or_licence;		/* licence type standing in for it, or NULL */
 	const char *basis;			/* legal basis (the article), or NULL */
 	int			line;
+	struct MrCheck *waived_if;	/* "waived_if:" (credit lane): a boolean
+								 * expression; not required when true */
+	int			verify_within;	/* "commitment: {verify_within: N}": working
+								 * days to verify a committed material; -1
+								 * when the material cannot be committed */
 } MrMaterial;
 
 typedef struct MrCheck
@@ -360,12 +380,27 @@ typedef struct MrTest
 	const char **materials;
 	int			nlicences;		/* licence types the applicant holds (valid) */
 	const char **licences;
+	int			ncommitments;	/* materials committed to (告知承诺) */
+	const char **commitments;
 	MrExpect	expect;
 	bool		has_failed;		/* "failed:" given */
 	int			nfailed;
 	const char **failed;		/* ids expected not to pass */
 	int			line;
 } MrTest;
+
+/* kind: policy: the keys that only a policy has */
+typedef struct MrPolicy
+{
+	struct MrCheck *benefit;	/* decimal expression: the amount */
+	const char *open_from;		/* ISO dates (YYYY-MM-DD), NULL = unbounded */
+	const char *open_until;
+	MrApply		apply;
+	const char *audience_schema;	/* NULL when unqualified */
+	const char *audience_table;
+	const char *audience_key;	/* a text column: the applicant id */
+	int			line;
+} MrPolicy;
 
 typedef struct MrService
 {
@@ -391,6 +426,7 @@ typedef struct MrService
 	const char *renews;			/* licence type this service renews, or NULL */
 	int			nlicence_refs;
 	MrLicenceRef *licence_refs; /* licence types relied on, in file order */
+	MrPolicy   *policy;			/* kind policy only, else NULL */
 	int			ntests;
 	MrTest	   *tests;
 	int			nlookups;
@@ -439,6 +475,7 @@ extern MrRuleset *mr_compile(MrArena *arena, const char *src, size_t len,
 /* Lookup helpers */
 extern int	mr_field_index(const MrService *svc, const char *name);
 extern const char *mr_kind_name(MrKind kind);
+extern const char *mr_apply_name(MrApply apply);
 extern const char *mr_func_name(MrFunc func);
 extern const char *mr_op_name(MrExprKind op);	/* "==", "and", ... */
 

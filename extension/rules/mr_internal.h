@@ -131,6 +131,9 @@ typedef struct MrCtx
 	MrNameIndex fields;
 	MrNameIndex materials;
 	MrNameIndex checks;
+	/* from: and waived_if: nodes waiting for their section's index */
+	const MrYNode **pending_from;	/* per field, or NULL */
+	const MrYNode **pending_waiver; /* per material, or NULL */
 	/* the rule being compiled, to place expression errors in the file */
 	const char *rule;
 	size_t		rule_len;
@@ -233,6 +236,17 @@ extern bool mr_typecheck_check(MrCtx *ctx, MrService *svc, MrCheck *check,
 							   const MrPNode *tree);
 extern bool mr_typecheck_date(MrCtx *ctx, MrService *svc, MrCheck *check,
 							  const MrPNode *tree);
+extern bool mr_typecheck_value(MrCtx *ctx, MrService *svc, MrCheck *check,
+							   const MrPNode *tree);
 extern bool mr_lookup_func(const char *name, size_t len, MrFunc *func);
+
+/* lesssubmit.c: from:, waived_if:, commitment: and kind policy */
+extern bool mr_build_from(MrCtx *ctx, MrService *svc, MrField *field,
+						  const MrYNode *key, const MrYNode *val);
+extern bool mr_compile_fetches(MrCtx *ctx, MrService *svc);
+extern bool mr_build_material_extras(MrCtx *ctx, MrService *svc, MrMaterial *mat,
+									 const MrYNode *map);
+extern bool mr_compile_waivers(MrCtx *ctx, MrService *svc);
+extern bool mr_build_policy(MrCtx *ctx, MrService *svc, const MrYNode *root);
 
 #endif							/* MIAOPI_MR_INTERNAL_H */

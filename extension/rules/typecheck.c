@@ -1477,15 +1477,15 @@ mr_typecheck_check(MrCtx *ctx, MrService *svc, MrCheck *check, const MrPNode *tr
 }
 
 /*
- * mr_typecheck_date builds check->expr for an expression whose value is a
- * date (the licence's valid_until), or returns false with the error set.
+ * mr_typecheck_value builds check->expr from a parse tree whatever its
+ * type (the callers of "from:", "waived_if:" and "benefit:" compare the
+ * type with what they need), or returns false with the error set.
  */
 bool
-mr_typecheck_date(MrCtx *ctx, MrService *svc, MrCheck *check, const MrPNode *tree)
+mr_typecheck_value(MrCtx *ctx, MrService *svc, MrCheck *check, const MrPNode *tree)
 {
 	Tc			t;
 	MrExpr	   *e;
-	char		buf[32];
 
 	memset(&t, 0, sizeof(t));
 	t.ctx = ctx;
@@ -1495,13 +1495,27 @@ mr_typecheck_date(MrCtx *ctx, MrService *svc, MrCheck *check, const MrPNode *tre
 	e = tc_expr(&t, tree);
 	if (e == NULL)
 		return false;
-	if (e->type.kind != MR_TYPE_DATE && e->type.kind != MR_TYPE_ANY)
+	check->expr = e;
+	return true;
+}
+
+/*
+ * mr_typecheck_date builds check->expr for an expression whose value is a
+ * date (the licence's valid_until), or returns false with the error set.
+ */
+bool
+mr_typecheck_date(MrCtx *ctx, MrService *svc, MrCheck *check, const MrPNode *tree)
+{
+	char		buf[32];
+
+	if (!mr_typecheck_value(ctx, svc, check, tree))
+		return false;
+	if (check->expr->type.kind != MR_TYPE_DATE && check->expr->type.kind != MR_TYPE_ANY)
 	{
-		mr_fail_expr(ctx, MR_ERR_RULE, e->pos, "valid_until must be a date expression, not %s",
-					 mr_type_name(e->type, buf, sizeof(buf)));
+		mr_fail_expr(ctx, MR_ERR_RULE, check->expr->pos, "valid_until must be a date expression, not %s",
+					 mr_type_name(check->expr->type, buf, sizeof(buf)));
 		mr_hint(ctx, "Give the licence's last day, such as payload.end_date or add_days(today(), 365).");
 		return false;
 	}
-	check->expr = e;
 	return true;
 }

@@ -23,7 +23,7 @@ SELECT has_table('miaopi', 'event', 'table event');
 SELECT columns_are('miaopi', 'clock', ARRAY['application', 'service', 'status', 'step', 'accepted_at',
 	'promised_due', 'statutory_due', 'step_due', 'paused', 'paused_days', 'used_working_days',
 	'remaining_working_days', 'provisional', 'light', 'paused_since', 'closed_at',
-	'within_promised', 'within_statutory'], 'clock has the contract''s columns (and a few more)');
+	'within_promised', 'within_statutory', 'verify_due', 'verify_light'], 'clock has the contract''s columns (and a few more)');
 SELECT ok(NOT has_function_privilege('public', 'miaopi.act(bigint, text, text)', 'EXECUTE')
 	AND NOT has_function_privilege('public', 'miaopi.pause(bigint, text)', 'EXECUTE')
 	AND NOT has_function_privilege('public', 'miaopi.resume(bigint)', 'EXECUTE')

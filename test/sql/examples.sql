@@ -14,13 +14,18 @@ SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
 SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
 \set src `cat rules/muck-vehicle-road-pass.yaml`
 SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
+\set src `cat rules/tech-sme-rd-subsidy.yaml`
+SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
+\set src `cat rules/employment-absorption-subsidy.yaml`
+SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
 
 -- a new file in rules/ must be added above (and to this count)
 \set nfiles `ls rules/*.yaml | wc -l`
 SELECT :nfiles AS rules_files, count(*) AS loaded
 FROM miaopi.service
 WHERE code IN ('muck-transport-filing', 'radiation-worker-certificate',
-			   'housing-fund-rent-withdrawal', 'muck-vehicle-road-pass');
+			   'housing-fund-rent-withdrawal', 'tech-sme-rd-subsidy',
+			   'employment-absorption-subsidy', 'muck-vehicle-road-pass');
 
 SELECT code, kind, calendar, statutory_days, promised_days, extension_days, warn_ratio, auto_approve
 FROM miaopi.service
