@@ -87,6 +87,7 @@ test: deps
 	./miaopi-lint rules/*.yaml
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 	test/lint/run.sh
+	test/schema/run.sh
 	test/run-tests.sh
 
 # make demo and make bench open on the story, not on compiler command lines:

@@ -759,6 +759,13 @@ miaopi_event_insert(int64 application_id, TimestampTz at, const char *action,
 		return;
 	}
 
+	/* the application being decided has no row yet: no chain head to look up */
+	if (application_id != 0 && application_id == deciding_app)
+	{
+		event_buf_append(&deciding_buf, application_id, at, action, actor,
+						 from_status, to_status, comment, detail);
+		return;
+	}
 	jdetail = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 												 CStringGetDatum(detail ? detail : "{}")));
 	if (application_id == 0)

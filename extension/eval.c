@@ -49,6 +49,7 @@
 
 #include "calendar.h"
 #include "eval.h"
+#include "licence.h"
 #include "lookup.h"
 
 typedef struct EvalList EvalList;
@@ -92,10 +93,13 @@ typedef struct EvalState
 	DateADT		today;
 	StringInfoData errmsg;		/* why the current check is "error" */
 	bool		failed;			/* errmsg holds an error */
+	bool	   *covered;		/* per material: a valid e-licence stands in */
+	List	   *uses;			/* MiaopiLicenceUse */
 	MiaopiLookupRun lookups;	/* what this evaluation's probes hold open */
 } EvalState;
 
 static bool eval_expr(EvalState *st, const MrExpr *e, Value *out);
+static bool valid_until_of(EvalState *st, DateADT *until, char **why, bool allow_past);
 static bool eval_error(EvalState *st, const char *fmt,...) pg_attribute_printf(2, 3);
 
 static const Value missing_value = {MR_TYPE_NULL};
@@ -600,6 +604,64 @@ static bool
 has_material(const MiaopiInput *in, const char *name)
 {
 	return in_text_array(in->materials, in->material_nulls, in->nmaterials, name);
+}
+
+/* Given, or stood in for by a valid e-licence of the applicant (or_licence) */
+static bool
+material_given(EvalState *st, const char *name)
+{
+	int			m;
+
+	if (has_material(st->in, name))
+		return true;
+	if (st->covered == NULL)
+		return false;
+	for (m = 0; m < st->svc->nmaterials; m++)
+		if (st->covered[m] && strcmp(st->svc->materials[m].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The id of a valid e-licence of type held by holder on day, or 0.  A
+ * rules test (doctest) holds exactly the types it declares (id -1), for
+ * its own applicant, on every day.
+ */
+static int64
+find_licence(EvalState *st, const char *type, int typelen, const char *holder,
+			 int holderlen, DateADT day)
+{
+	int			i;
+
+	if (!st->in->doctest)
+		return miaopi_licence_find_valid(type, typelen, holder, holderlen, day);
+	if (holderlen != st->in->applicant_id_len ||
+		memcmp(holder, st->in->applicant_id, holderlen) != 0)
+		return 0;
+	for (i = 0; i < st->in->nheld; i++)
+		if ((int) strlen(st->in->held[i]) == typelen &&
+			memcmp(st->in->held[i], type, typelen) == 0)
+			return -1;
+	return 0;
+}
+
+/* Remember an e-licence the application relied on, once per purpose */
+static void
+add_use(EvalState *st, int64 licence_id, char *purpose)
+{
+	MiaopiLicenceUse *u;
+	ListCell   *lc;
+
+	foreach(lc, st->uses)
+	{
+		u = (MiaopiLicenceUse *) lfirst(lc);
+		if (u->licence_id == licence_id && strcmp(u->purpose, purpose) == 0)
+			return;
+	}
+	u = palloc(sizeof(MiaopiLicenceUse));
+	u->licence_id = licence_id;
+	u->purpose = purpose;
+	st->uses = lappend(st->uses, u);
 }
 
 /* ----------
@@ -1212,11 +1274,31 @@ eval_call(EvalState *st, const MrExpr *e, Value *out)
 			return eval_over_list(st, e, out);
 
 		case MR_F_MATERIAL:
-			*out = bool_value(has_material(st->in, e->args[0]->u.str.s));
+			*out = bool_value(material_given(st, e->args[0]->u.str.s));
 			return true;
 
 		case MR_F_LICENCE_VALID:
-			break;
+			{
+				Value		holder;
+				Value		day;
+				int64		id;
+
+				if (!require(st, e->args[1], &holder))
+					return false;
+				if (e->nargs == 3)
+				{
+					if (!require(st, e->args[2], &day))
+						return false;
+				}
+				else
+					day = date_value(eval_today(st));
+				id = find_licence(st, e->args[0]->u.str.s, e->args[0]->u.str.len,
+								  holder.u.t.p, holder.u.t.len, day.u.d);
+				if (id != 0)
+					add_use(st, id, psprintf("check:%s", st->check->id));
+				*out = bool_value(id != 0);
+				return true;
+			}
 	}
 	return eval_error(st, "function %s is not available in this version",
 					  mr_func_name(e->u.func));
@@ -1774,20 +1856,24 @@ set_string(JsonbValue *v, const char *s)
 
 static void
 add_reason(ReasonList *list, const char *check, const char *result,
-		   const char *on_fail, const char *message, const char *detail)
+		   const char *on_fail, const char *message, const char *detail,
+		   const char *basis)
 {
-	/* in jsonb key order: check, detail, result, message, on_fail */
-	static const char *const keys[5] = {"check", "detail", "result", "message", "on_fail"};
-	const char *values[5];
+	/* in jsonb key order: basis (when given), check, detail, result, message, on_fail */
+	static const char *const keys[6] = {"basis", "check", "detail", "result", "message", "on_fail"};
+	const char *values[6];
 	JsonbValue *obj;
 	JsonbPair  *pairs;
+	int			first = (basis != NULL) ? 0 : 1;
+	int			npairs = 6 - first;
 	int			i;
 
-	values[0] = check;
-	values[1] = detail;
-	values[2] = result;
-	values[3] = message;
-	values[4] = on_fail;
+	values[0] = basis;
+	values[1] = check;
+	values[2] = detail;
+	values[3] = result;
+	values[4] = message;
+	values[5] = on_fail;
 
 	if (list->n == list->cap)
 	{
@@ -1797,15 +1883,15 @@ add_reason(ReasonList *list, const char *check, const char *result,
 			: palloc(sizeof(JsonbValue) * list->cap);
 	}
 	obj = &list->items[list->n++];
-	pairs = palloc(sizeof(JsonbPair) * 5);
-	for (i = 0; i < 5; i++)
+	pairs = palloc(sizeof(JsonbPair) * npairs);
+	for (i = 0; i < npairs; i++)
 	{
-		set_string(&pairs[i].key, keys[i]);
-		set_string(&pairs[i].value, values[i]);
+		set_string(&pairs[i].key, keys[first + i]);
+		set_string(&pairs[i].value, values[first + i]);
 		pairs[i].order = i;
 	}
 	obj->type = jbvObject;
-	obj->val.object.nPairs = 5;
+	obj->val.object.nPairs = npairs;
 	obj->val.object.pairs = pairs;
 }
 
@@ -1865,7 +1951,7 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	out->nreasons = 0;
 	out->nnot_passed = 0;
 	out->not_passed = palloc(sizeof(char *) *
-							 (svc->nchecks + svc->nmaterials + svc->nfields + 2));
+							 (svc->nchecks + svc->nmaterials + svc->nfields + 3));
 
 	out->payload = NULL;
 	out->verify_within = -1;
@@ -1879,19 +1965,39 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 	foreach(lc, problems)
 	{
 		add_reason(&reasons, "invalid_payload", "fail", "reject",
-					"申请数据不符合要求", (char *) lfirst(lc));
+					"申请数据不符合要求", (char *) lfirst(lc), NULL);
 		out->nreasons++;
 		any_reject = true;
 	}
 	if (problems != NIL)
 		out->not_passed[out->nnot_passed++] = "invalid_payload";
 
-	/* required materials, one reason for each that is missing */
+	/*
+	 * Required materials, one reason for each that is missing.  A valid
+	 * e-licence of the applicant of the or_licence type, on the submission
+	 * date, stands in for the paper (一库共享), and is recorded as used.
+	 */
+	st.covered = palloc0(sizeof(bool) * Max(svc->nmaterials, 1));
 	for (m = 0; m < svc->nmaterials; m++)
 	{
 		MrMaterial *mat = &svc->materials[m];
 
-		if (!mat->required || has_material(in, mat->name))
+		if (has_material(in, mat->name))
+			continue;
+		if (mat->or_licence != NULL)
+		{
+			int64		id = find_licence(&st, mat->or_licence, strlen(mat->or_licence),
+											  in->applicant_id, in->applicant_id_len,
+											  eval_today(&st));
+
+			if (id != 0)
+			{
+				st.covered[m] = true;
+				add_use(&st, id, psprintf("material:%s", mat->name));
+				continue;
+			}
+		}
+		if (!mat->required)
 			continue;
 		if (material_waived(&st, mat))
 			continue;
@@ -1903,7 +2009,12 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 			continue;
 		}
 		add_reason(&reasons, "missing_material", "fail", "reject",
-					"缺少必要材料", psprintf("required material \"%s\" is missing", mat->name));
+					"缺少必要材料",
+					mat->or_licence != NULL ?
+					psprintf("required material \"%s\" is missing, and the applicant holds no valid e-licence \"%s\"",
+							 mat->name, mat->or_licence) :
+					psprintf("required material \"%s\" is missing", mat->name),
+					mat->basis);
 		out->nreasons++;
 		missing_material = true;
 	}
@@ -1919,7 +2030,8 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 		add_reason(&reasons, "policy_open", "fail", "reject", "不在政策申报期内",
 				   psprintf("the policy is open from %s until %s",
 							svc->policy->open_from ? svc->policy->open_from : "any day",
-							svc->policy->open_until ? svc->policy->open_until : "any day"));
+							svc->policy->open_until ? svc->policy->open_until : "any day"),
+				   NULL);
 		out->nreasons++;
 		out->not_passed[out->nnot_passed++] = "policy_open";
 		out->outside_open = true;
@@ -1967,15 +2079,12 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 			else
 				any_manual = true;
 		}
-		add_reason(&reasons, check->id, result, on_fail, check->message, detail);
+		add_reason(&reasons, check->id, result, on_fail, check->message, detail,
+				   check->basis);
 		out->nreasons++;
 	}
 	if (svc->policy != NULL)
 		out->benefit = eval_benefit(&st, svc->policy, &out->benefit_error);
-	miaopi_lookup_finish(&st.lookups);
-
-	/* push() needs only the outcome, not the reasons' JSON */
-	out->reasons = in->outcome_only ? NULL : reasons_jsonb(&reasons);
 
 	if (any_reject)
 		out->decision = MR_EXPECT_REJECT;
@@ -1983,6 +2092,96 @@ miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in, MiaopiDecision *out)
 		out->decision = MR_EXPECT_MANUAL;
 	else
 		out->decision = MR_EXPECT_APPROVE;
+
+	/*
+	 * An approval issues the licence: it needs its last day.  A valid_until
+	 * that cannot be computed sends the application to a human; a licence
+	 * without an end date is never issued.
+	 */
+	out->has_valid_until = false;
+	if (out->decision == MR_EXPECT_APPROVE && svc->licence != NULL)
+	{
+		char	   *why = NULL;
+
+		if (valid_until_of(&st, &out->valid_until, &why, false))
+			out->has_valid_until = true;
+		else
+		{
+			add_reason(&reasons, MIAOPI_LICENCE_UNTIL_CHECK, "error", "manual",
+						"无法确定证照有效期", why, NULL);
+			out->nreasons++;
+			out->not_passed[out->nnot_passed++] = MIAOPI_LICENCE_UNTIL_CHECK;
+			out->decision = MR_EXPECT_MANUAL;
+		}
+	}
+	miaopi_lookup_finish(&st.lookups);
+
+	/* push() needs only the outcome, not the reasons' JSON */
+	out->reasons = in->outcome_only ? NULL : reasons_jsonb(&reasons);
+	out->licence_uses = st.uses;
+}
+
+/*
+ * The licence's last day: valid_days from the local issue day (counted as
+ * the first), or the valid_until expression.  False with *why if missing,
+ * or (unless allow_past: a person approves it knowingly) if it is before
+ * the day of issue.
+ */
+static bool
+valid_until_of(EvalState *st, DateADT *until, char **why, bool allow_past)
+{
+	const MrLicence *lic = st->svc->licence;
+	Value		v;
+
+	if (lic->valid_until == NULL)
+	{
+		*until = eval_today(st) + lic->valid_days - 1;
+		return true;
+	}
+	st->check = lic->valid_until;
+	st->failed = false;
+	if (!eval_expr(st, lic->valid_until->expr, &v))
+	{
+		*why = psprintf("valid_until %s: %s", lic->valid_until->rule, st->errmsg.data);
+		return false;
+	}
+	if (v.kind == MR_TYPE_NULL)
+	{
+		*why = psprintf("valid_until %s is missing", lic->valid_until->rule);
+		return false;
+	}
+	if (v.u.d < eval_today(st) && !allow_past)
+	{
+		*why = psprintf("valid_until %s is before the day of issue", lic->valid_until->rule);
+		return false;
+	}
+	*until = v.u.d;
+	return true;
+}
+
+/*
+ * miaopi_eval_valid_until computes the last day of the licence an approval
+ * of in would issue now (act() approve), or false with *why.
+ */
+bool
+miaopi_eval_valid_until(MiaopiProgram *prog, const MiaopiInput *in, DateADT *until,
+						char **why)
+{
+	EvalState	st;
+	List	   *problems = NIL;
+	bool		ok;
+
+	memset(&st, 0, sizeof(st));
+	st.prog = prog;
+	st.svc = prog->svc;
+	st.in = in;
+	st.vars = palloc0(sizeof(Value) * Max(prog->svc->max_vars, 1));
+	initStringInfo(&st.errmsg);
+	miaopi_lookup_begin(&st.lookups, prog);
+	extract_fields(&st, &problems);
+	ok = valid_until_of(&st, until, why, true);
+	miaopi_lookup_finish(&st.lookups);
+	return ok;
 }
 
 /*
@@ -2035,6 +2234,11 @@ miaopi_eval_validate(MiaopiProgram *prog)
 	{
 		errcallback.arg = &prog->svc->checks[c];
 		validate_expr(prog->svc->checks[c].expr);
+	}
+	if (prog->svc->licence != NULL && prog->svc->licence->valid_until != NULL)
+	{
+		errcallback.arg = prog->svc->licence->valid_until;
+		validate_expr(prog->svc->licence->valid_until->expr);
 	}
 	/* and the detached expressions: from:, waived_if:, benefit: */
 	for (c = 0; c < prog->svc->nfields; c++)

@@ -11,6 +11,7 @@
 #ifndef MIAOPI_EVAL_H
 #define MIAOPI_EVAL_H
 
+#include "nodes/pg_list.h"
 #include "utils/date.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -36,6 +37,9 @@ typedef struct MiaopiInput
 	int			channel_len;
 	TimestampTz submitted_at;
 	TimestampTz now;			/* what today() and now() see */
+	bool		doctest;		/* a rules test: licences come from held[] */
+	int			nheld;
+	const char **held;			/* licence types the applicant holds */
 	bool		outcome_only;	/* decision and not_passed only: no
 								 * explanations, reasons NULL (push) */
 } MiaopiInput;
@@ -47,6 +51,9 @@ typedef struct MiaopiDecision
 	int			nreasons;
 	char	  **not_passed;		/* ids (or codes) whose result is not pass */
 	int			nnot_passed;
+	List	   *licence_uses;	/* MiaopiLicenceUse: e-licences relied on */
+	bool		has_valid_until;	/* approve with a licence: its last day */
+	DateADT		valid_until;
 	Jsonb	   *payload;		/* the payload with fetched (from:) fields
 								 * filled in, or NULL when none is declared */
 	int			verify_within;	/* working days to verify what was committed
@@ -60,6 +67,13 @@ typedef struct MiaopiDecision
 extern void miaopi_evaluate(MiaopiProgram *prog, const MiaopiInput *in,
 							MiaopiDecision *out);
 extern const char *miaopi_expect_name(MrExpect e);	/* approve/reject/manual */
+
+/*
+ * The last day of the licence an approval of in would issue: true and
+ * *until, or false with *why saying what was missing.
+ */
+extern bool miaopi_eval_valid_until(MiaopiProgram *prog, const MiaopiInput *in,
+									DateADT *until, char **why);
 
 /* Load-time checks on a program that need PostgreSQL (regexes) */
 extern void miaopi_eval_validate(MiaopiProgram *prog);

@@ -66,6 +66,7 @@
 #include "calendar.h"
 #include "eval.h"
 #include "ledger.h"
+#include "licence.h"
 #include "lookup.h"
 #include "miaopi.h"
 #include "scope.h"
@@ -444,10 +445,51 @@ miaopi_decide(PG_FUNCTION_ARGS)
 
 	prog = miaopi_cache_program(svc->ruleset_id);
 	miaopi_evaluate(prog, &in, &dec);
+
+	/*
+	 * The e-licence of a machine approval, and the licences the decision
+	 * relied on, in this same transaction.  Only then is SPI used here.
+	 */
+	machine = dec.decision != MR_EXPECT_MANUAL;
+	if ((dec.decision == MR_EXPECT_APPROVE && prog->svc->licence != NULL) ||
+		dec.licence_uses != NIL)
+	{
+		bool		idnull;
+		int64		app_id = DatumGetInt64(heap_getattr(trigdata->tg_trigtuple, lay->id_attnum,
+														desc, &idnull));
+		const char *status = dec.decision == MR_EXPECT_APPROVE ? "approved"
+			: dec.decision == MR_EXPECT_REJECT ? "rejected" : "pending";
+
+		if (idnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("miaopi_decide: the application has no id"),
+					 errhint("Keep miaopi.application.id an identity column.")));
+		if (dec.decision == MR_EXPECT_APPROVE && prog->svc->licence != NULL)
+		{
+			MiaopiIssue issue;
+
+			Assert(dec.has_valid_until);
+			memset(&issue, 0, sizeof(issue));
+			issue.svc = prog->svc;
+			issue.application_id = app_id;
+			issue.applicant_id = in.applicant_id;
+			issue.applicant_id_len = in.applicant_id_len;
+			issue.applicant_name = in.applicant_name;
+			issue.applicant_name_len = in.applicant_name_len;
+			issue.payload = VAL(COL_PAYLOAD);
+			issue.calendar = svc->calendar;
+			issue.now = now;
+			issue.valid_until = dec.valid_until;
+			issue.actor = MIAOPI_MACHINE;
+			issue.status = status;
+			(void) miaopi_licence_issue(&issue);
+		}
+		miaopi_licence_record_uses(app_id, dec.licence_uses, now, MIAOPI_MACHINE, status);
+	}
 	miaopi_cache_release(prog);
 
 	/* everything from submitted_at on belongs to miaopi */
-	machine = dec.decision != MR_EXPECT_MANUAL;
 	for (i = FIRST_OWNED_COLUMN; i < NUM_APP_COLUMNS; i++)
 	{
 		if (lay->attnum[i] == 0)

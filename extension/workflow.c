@@ -68,6 +68,7 @@
 #include "clock.h"
 #include "commitment.h"
 #include "ledger.h"
+#include "licence.h"
 #include "miaopi.h"
 #include "scope.h"
 #include "application.h"
@@ -592,6 +593,10 @@ miaopi_act(PG_FUNCTION_ARGS)
 	if (act == ACT_APPROVE)
 		miaopi_commitment_on_approve(id, svc, now);
 
+	/* an approval issues the service's e-licence in the same transaction */
+	if (act == ACT_APPROVE)
+		(void) miaopi_licence_issue_approved(id, now, actor);
+
 	SPI_finish();
 	miaopi_restore_user(&owner);
 	PG_RETURN_TEXT_P(cstring_to_text(miaopi_status_name(row.status)));
@@ -850,7 +855,7 @@ miaopi_event_append_only(PG_FUNCTION_ARGS)
 				 errmsg("miaopi_event_append_only: must not be fired by INSERT")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("miaopi.event is append-only"),
+			 errmsg("miaopi.%s is append-only", RelationGetRelationName(trigdata->tg_relation)),
 			 errdetail("%s of events is not allowed.",
 					   TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? "UPDATE" :
 					   TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? "DELETE" : "TRUNCATE"),

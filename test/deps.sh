@@ -3,7 +3,8 @@
 # Runs apt-get only as root and only for packages that are not installed.
 set -e
 pkgs="postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap postgresql-15-cron
-libtap-parser-sourcehandler-pgtap-perl libyaml-dev pkg-config clang make gcc"
+libtap-parser-sourcehandler-pgtap-perl libyaml-dev pkg-config clang make gcc
+python3-jsonschema python3-yaml"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -28,8 +28,8 @@
 #include "mr_internal.h"
 
 static const char *const test_keys[] = {
-	"name", "applicant", "payload", "materials", "commitments", "channel", "now",
-	"expect", "failed"
+	"name", "applicant", "payload", "materials", "licences", "commitments", "channel",
+	"now", "expect", "failed"
 };
 static const char *const applicant_keys[] = {"id", "name"};
 static const char *const expect_names[] = {"approve", "reject", "manual"};
@@ -434,6 +434,10 @@ mr_build_tests(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 
 		if ((v = test_get(item, "materials")) != NULL &&
 			!test_text_list(ctx, "materials", v, &t->nmaterials, &t->materials))
+			return false;
+		/* the licence types the applicant holds, valid, in this test */
+		if ((v = test_get(item, "licences")) != NULL &&
+			!test_text_list(ctx, "licences", v, &t->nlicences, &t->licences))
 			return false;
 		if ((v = test_get(item, "commitments")) != NULL &&
 			!test_text_list(ctx, "commitments", v, &t->ncommitments, &t->commitments))

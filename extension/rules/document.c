@@ -7,9 +7,11 @@
  * error (with a "did you mean" hint), because a misspelt optional key that
  * is silently ignored is a rule that silently does not apply.  Sections are
  * validated in a fixed order (service, name, department, kind, time_limit,
- * auto_approve, fields, materials, checks, licence, steps, tests) so that
- * later sections can rely on earlier ones: time_limit needs the kind,
- * checks need fields and materials, tests need the check ids.
+ * auto_approve, fields, materials, checks, licence, renews, steps, tests)
+ * so that later sections can rely on earlier ones: time_limit needs the
+ * kind, checks need fields and materials, the licence's data and
+ * valid_until need the fields, renews needs the licence, tests need the
+ * check ids.
  *
  * Scalars are typed by mr_yaml_value's explicit lists everywhere: a quoted
  * "12" is text and is refused where an integer is expected, and a plain 123
@@ -30,7 +32,7 @@
 
 static const char *const service_keys[] = {
 	"service", "name", "department", "kind", "time_limit", "auto_approve",
-	"fields", "materials", "checks", "licence", "steps", "tests",
+	"fields", "materials", "checks", "licence", "renews", "steps", "tests",
 	"benefit", "open", "apply", "audience"
 };
 static const char *const time_limit_keys[] = {
@@ -38,10 +40,14 @@ static const char *const time_limit_keys[] = {
 };
 static const char *const field_keys[] = {"type", "required", "from"};
 static const char *const material_keys[] = {
-	"required", "or_licence", "waived_if", "commitment"
+	"required", "or_licence", "basis", "waived_if", "commitment"
 };
-static const char *const check_key_names[] = {"id", "rule", "message", "on_fail"};
-static const char *const licence_keys[] = {"type", "number", "valid_days"};
+static const char *const check_key_names[] = {"id", "rule", "message", "on_fail", "basis"};
+static const char *const licence_keys[] = {
+	"type", "name", "number", "valid_days", "valid_until", "data", "type_code",
+	"issuer_code"
+};
+static const char *const number_placeholders[] = {"yyyy", "yy", "mm", "seq:N", "service"};
 static const char *const kind_names[] = {"licence", "public_service", "filing", "policy"};
 static const char *const on_fail_names[] = {"reject", "manual"};
 static const char *const step_names[] = {"accept", "review", "decide", "deliver"};
@@ -50,6 +56,10 @@ static const char *const type_names[] = {
 };
 
 #define lengthof(a) ((int) (sizeof(a) / sizeof((a)[0])))
+
+static bool valid_licence_type(MrCtx *ctx, const MrYNode *v);
+static bool compile_expr(MrCtx *ctx, MrService *svc, MrCheck *check,
+						 const MrYNode *rule, bool want_date);
 
 /* Steps of each kind, as indexes into step_names */
 static const int kind_steps[4][4] = {
@@ -698,10 +708,13 @@ build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 			{
 				if (!get_text(ctx, "or_licence", ol, &m->or_licence))
 					return false;
-				mr_fail_node(ctx, MR_ERR_UNAVAILABLE, olk, "or_licence is not available in this version");
-				mr_hint(ctx, "Remove or_licence; the material must then be submitted.");
-				return false;
+				if (!valid_licence_type(ctx, ol) ||
+					!mr_add_licence_ref(ctx, svc, m->or_licence, ol->line, ol->column))
+					return false;
 			}
+			if ((r = map_opt(v, "basis", NULL)) != NULL &&
+				!get_name_text(ctx, "basis", r, &m->basis))
+				return false;
 			if (!mr_build_material_extras(ctx, svc, m, v))
 				return false;
 		}
@@ -720,9 +733,13 @@ build_materials(MrCtx *ctx, MrService *svc, const MrYNode *map)
 		mr_compile_waivers(ctx, svc);
 }
 
-/* Compile one check's rule: parse, then type-check */
+/*
+ * Compile one check's rule: parse, then type-check.  want_date: the
+ * licence's valid_until, whose result is a date instead of a boolean.
+ */
 static bool
-compile_rule(MrCtx *ctx, MrService *svc, MrCheck *check, const MrYNode *rule)
+compile_expr(MrCtx *ctx, MrService *svc, MrCheck *check, const MrYNode *rule,
+			 bool want_date)
 {
 	MrPNode    *tree;
 	bool		ok;
@@ -738,7 +755,9 @@ compile_rule(MrCtx *ctx, MrService *svc, MrCheck *check, const MrYNode *rule)
 	ctx->rule_block_indent = rule->block_indent;
 
 	tree = mr_parse_expr(ctx, check->rule, rule->len);
-	ok = (tree != NULL) && mr_typecheck_check(ctx, svc, check, tree);
+	ok = (tree != NULL) &&
+		(want_date ? mr_typecheck_date(ctx, svc, check, tree)
+		 : mr_typecheck_check(ctx, svc, check, tree));
 
 	ctx->rule = NULL;
 	ctx->rule_len = 0;
@@ -832,6 +851,8 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 
 		if ((v = map_opt(item, "message", NULL)) != NULL && !get_text(ctx, "message", v, &c->message))
 			return false;
+		if ((v = map_opt(item, "basis", NULL)) != NULL && !get_name_text(ctx, "basis", v, &c->basis))
+			return false;
 
 		if ((v = map_require(ctx, item, "on_fail", "check", NULL)) == NULL)
 			return false;
@@ -859,7 +880,7 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 			return false;
 		c->line = v->line;
 		c->column = v->column;
-		if (!compile_rule(ctx, svc, c, v))
+		if (!compile_expr(ctx, svc, c, v, false))
 			return false;
 		if (c->nvars > svc->max_vars)
 			svc->max_vars = c->nvars;
@@ -868,12 +889,254 @@ build_checks(MrCtx *ctx, MrService *svc, const MrYNode *seq)
 	return build_index(ctx, &ctx->checks, svc->checks, sizeof(MrCheck), svc->nchecks);
 }
 
-/* licence: validated, then refused until electronic licences exist */
+/*
+ * mr_add_licence_ref records a licence type the service relies on (through
+ * or_licence or licence_valid), so that the linter can warn about a type
+ * no loaded service issues.
+ */
+bool
+mr_add_licence_ref(MrCtx *ctx, MrService *svc, const char *type, int line, int column)
+{
+	MrLicenceRef *refs;
+
+	refs = mr_alloc(ctx, sizeof(MrLicenceRef) * (size_t) (svc->nlicence_refs + 1));
+	if (refs == NULL)
+		return false;
+	if (svc->nlicence_refs > 0)
+		memcpy(refs, svc->licence_refs, sizeof(MrLicenceRef) * (size_t) svc->nlicence_refs);
+	refs[svc->nlicence_refs].type = type;
+	refs[svc->nlicence_refs].line = line;
+	refs[svc->nlicence_refs].column = column;
+	svc->licence_refs = refs;
+	svc->nlicence_refs++;
+	return true;
+}
+
+/* Column of byte offset off inside a single-line scalar, else its start */
+static int
+scalar_column(const MrYNode *node, size_t off)
+{
+	if (node->exact)
+		return node->content_column + (int) mr_utf8_chars(node->value, off);
+	return node->column;
+}
+
+/*
+ * Parse a licence number template into parts: literal text and the
+ * placeholders {yyyy} {yy} {mm} {seq:N} {service}.  Exactly one {seq:N}
+ * (1 <= N <= 12) and a year ({yyyy} or {yy}) are required, because numbers
+ * count per type and year.
+ */
+static bool
+parse_number(MrCtx *ctx, MrLicence *lic, const MrYNode *node)
+{
+	const char *s = node->value;
+	size_t		len = node->len;
+	size_t		i = 0;
+	int			nseq = 0;
+	bool		year = false;
+	char		buf[MR_EXCERPT_BYTES + 4];
+
+	if (len > 64)
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, node, "licence number template is longer than 64 bytes");
+		mr_hint(ctx, "Keep licence numbers short, such as \"ZTBA-{yyyy}-{seq:6}\".");
+		return false;
+	}
+	/* at most one part per byte */
+	lic->parts = mr_alloc(ctx, sizeof(MrNumberPart) * (len + 1));
+	if (lic->parts == NULL)
+		return false;
+	while (i < len)
+	{
+		MrNumberPart *part = &lic->parts[lic->nparts];
+
+		if (s[i] == '{')
+		{
+			size_t		close = i + 1;
+			const char *name;
+			size_t		nlen;
+
+			while (close < len && s[close] != '}' && s[close] != '{')
+				close++;
+			if (close >= len || s[close] != '}')
+			{
+				mr_fail(ctx, MR_ERR_RULE, node->line, scalar_column(node, i),
+						"unclosed placeholder in licence number \"%s\"",
+						mr_excerpt(buf, sizeof(buf), s, len));
+				mr_hint(ctx, "Close each placeholder with \"}\", such as {seq:6}.");
+				return false;
+			}
+			name = s + i + 1;
+			nlen = close - i - 1;
+			if (nlen == 4 && memcmp(name, "yyyy", 4) == 0)
+				part->kind = MR_NUM_YYYY, year = true;
+			else if (nlen == 2 && memcmp(name, "yy", 2) == 0)
+				part->kind = MR_NUM_YY, year = true;
+			else if (nlen == 2 && memcmp(name, "mm", 2) == 0)
+				part->kind = MR_NUM_MM;
+			else if (nlen == 7 && memcmp(name, "service", 7) == 0)
+				part->kind = MR_NUM_SERVICE;
+			else if (nlen >= 4 && memcmp(name, "seq:", 4) == 0)
+			{
+				int			w = 0;
+				size_t		j;
+				bool		digits = nlen > 4 && nlen <= 7;
+
+				for (j = 4; j < nlen && digits; j++)
+				{
+					if (name[j] < '0' || name[j] > '9')
+						digits = false;
+					else
+						w = w * 10 + (name[j] - '0');
+				}
+				if (!digits || w < 1 || w > MR_SEQ_MAX_WIDTH)
+				{
+					mr_fail(ctx, MR_ERR_RULE, node->line, scalar_column(node, i),
+							"sequence width in {%s} must be between 1 and %d",
+							mr_excerpt(buf, sizeof(buf), name, nlen), MR_SEQ_MAX_WIDTH);
+					mr_hint(ctx, "Write {seq:N} with N the number of digits, such as {seq:6}.");
+					return false;
+				}
+				if (++nseq > 1)
+				{
+					mr_fail(ctx, MR_ERR_RULE, node->line, scalar_column(node, i),
+							"licence number has more than one {seq:N}");
+					mr_hint(ctx, "A number has one sequence, counted per licence type and year.");
+					return false;
+				}
+				part->kind = MR_NUM_SEQ;
+				part->width = w;
+				lic->seq_width = w;
+			}
+			else
+			{
+				const char *guess = mr_suggest(name, nlen, number_placeholders,
+											   lengthof(number_placeholders));
+
+				mr_fail(ctx, MR_ERR_RULE, node->line, scalar_column(node, i),
+						"unknown placeholder {%s} in licence number",
+						mr_excerpt(buf, sizeof(buf), name, nlen));
+				if (guess != NULL)
+					mr_hint(ctx, "Did you mean {%s}? Placeholders are {yyyy}, {yy}, {mm}, {seq:N} and {service}.", guess);
+				else
+					mr_hint(ctx, "Placeholders are {yyyy}, {yy}, {mm}, {seq:N} and {service}.");
+				return false;
+			}
+			i = close + 1;
+		}
+		else if (s[i] == '}')
+		{
+			mr_fail(ctx, MR_ERR_RULE, node->line, scalar_column(node, i),
+					"unmatched \"}\" in licence number \"%s\"",
+					mr_excerpt(buf, sizeof(buf), s, len));
+			mr_hint(ctx, "Braces only surround placeholders, such as {yyyy}.");
+			return false;
+		}
+		else
+		{
+			size_t		j = i;
+
+			while (j < len && s[j] != '{' && s[j] != '}')
+				j++;
+			part->kind = MR_NUM_LITERAL;
+			part->text = mr_strdup(ctx, s + i, j - i);
+			if (part->text == NULL)
+				return false;
+			i = j;
+		}
+		lic->nparts++;
+	}
+	if (nseq == 0 || !year)
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, node, "licence number \"%s\" needs %s",
+					 mr_excerpt(buf, sizeof(buf), s, len),
+					 nseq == 0 ? "a {seq:N}" : "a year, {yyyy} or {yy}");
+		mr_hint(ctx, "Numbers count per licence type and year, such as \"ZTBA-{yyyy}-{seq:6}\".");
+		return false;
+	}
+	return true;
+}
+
+/* A licence type code: like a service code */
+static bool
+valid_licence_type(MrCtx *ctx, const MrYNode *v)
+{
+	char		buf[MR_EXCERPT_BYTES + 4];
+
+	if (valid_code(v->value, v->len, true, true, false))
+		return true;
+	mr_fail_node(ctx, MR_ERR_RULE, v, "invalid licence type \"%s\"",
+				 mr_excerpt(buf, sizeof(buf), v->value, v->len));
+	mr_hint(ctx, "A licence type is lower-case letters, digits, \"_\" and \"-\", such as \"muck-transport-cert\".");
+	return false;
+}
+
+/* licence.data: a sequence of declared payload fields */
+static bool
+build_licence_data(MrCtx *ctx, MrService *svc, MrLicence *lic, const MrYNode *seq)
+{
+	int			i;
+	char		buf[MR_EXCERPT_BYTES + 4];
+
+	if (seq->type != MR_Y_SEQUENCE)
+		return type_error(ctx, "data", seq, "a sequence");
+	lic->ndata = 0;
+	lic->data = mr_alloc(ctx, sizeof(int) * (size_t) (seq->n + 1));
+	if (lic->data == NULL)
+		return false;
+	for (i = 0; i < seq->n; i++)
+	{
+		const MrYNode *item = seq->items[i];
+		int			f;
+		int			j;
+
+		if (item->type != MR_Y_SCALAR || mr_yaml_value(item) != MR_YV_TEXT)
+			return type_error(ctx, "data", item, "text");
+		f = mr_index_find(&ctx->fields, item->value, item->len);
+		if (f < 0)
+		{
+			const char **cands = mr_salloc(ctx, sizeof(char *) * (size_t) (svc->nfields + 1));
+			const char *guess;
+
+			if (cands == NULL)
+				return false;
+			for (j = 0; j < svc->nfields; j++)
+				cands[j] = svc->fields[j].name;
+			mr_fail_node(ctx, MR_ERR_RULE, item, "licence data names unknown field \"%s\"",
+						 mr_excerpt(buf, sizeof(buf), item->value, item->len));
+			guess = mr_suggest(item->value, item->len, cands, svc->nfields);
+			if (guess != NULL)
+				mr_hint(ctx, "Did you mean \"%s\"?", guess);
+			else
+				mr_hint(ctx, "List payload fields declared under fields.");
+			return false;
+		}
+		f = mr_field_index(svc, mr_strdup(ctx, item->value, item->len));
+		for (j = 0; j < lic->ndata; j++)
+			if (lic->data[j] == f)
+			{
+				mr_fail_node(ctx, MR_ERR_RULE, item, "field \"%s\" is listed twice in licence data",
+							 svc->fields[f].name);
+				return false;
+			}
+		lic->data[lic->ndata++] = f;
+	}
+	return true;
+}
+
+/* licence: the e-licence issued on approval */
 static bool
 build_licence(MrCtx *ctx, MrService *svc, const MrYNode *key, const MrYNode *map)
 {
 	const MrYNode *v;
+	const MrYNode *days;
+	const MrYNode *until;
+	const MrYNode *tc;
+	const MrYNode *ic;
 	MrLicence  *lic;
+	size_t		i;
+	char		buf[MR_EXCERPT_BYTES + 4];
 
 	if (map->type != MR_Y_MAPPING)
 		return type_error(ctx, "licence", map, "a mapping");
@@ -883,17 +1146,115 @@ build_licence(MrCtx *ctx, MrService *svc, const MrYNode *key, const MrYNode *map
 	if (lic == NULL)
 		return false;
 	lic->line = key->line;
-	if ((v = map_opt(map, "type", NULL)) != NULL && !get_text(ctx, "type", v, &lic->type))
-		return false;
-	if ((v = map_opt(map, "number", NULL)) != NULL && !get_text(ctx, "number", v, &lic->number))
-		return false;
-	if ((v = map_opt(map, "valid_days", NULL)) != NULL && !get_int(ctx, "valid_days", v, 0, &lic->valid_days))
-		return false;
-	svc->licence = lic;
+	lic->valid_days = -1;
 
-	mr_fail_node(ctx, MR_ERR_UNAVAILABLE, key, "the licence section is not available in this version");
-	mr_hint(ctx, "Remove the licence section; electronic licences come in a later version.");
-	return false;
+	if ((v = map_require(ctx, map, "type", "licence", NULL)) == NULL ||
+		!get_text(ctx, "type", v, &lic->type) || !valid_licence_type(ctx, v))
+		return false;
+	lic->name = svc->name;
+	if ((v = map_opt(map, "name", NULL)) != NULL && !get_name_text(ctx, "name", v, &lic->name))
+		return false;
+	if ((v = map_require(ctx, map, "number", "licence", NULL)) == NULL ||
+		!get_text(ctx, "number", v, &lic->number) || !parse_number(ctx, lic, v))
+		return false;
+
+	/* exactly one of valid_days and valid_until: never a licence without an end */
+	days = map_opt(map, "valid_days", NULL);
+	until = map_opt(map, "valid_until", NULL);
+	if (days != NULL && until != NULL)
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, until, "licence has both valid_days and valid_until");
+		mr_hint(ctx, "Give the validity as a number of days or as a date expression, not both.");
+		return false;
+	}
+	if (days == NULL && until == NULL)
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, map, "licence needs valid_days or valid_until");
+		mr_hint(ctx, "Every licence has an end date: valid_days: 365, or valid_until: payload.end_date.");
+		return false;
+	}
+	if (days != NULL && !get_int(ctx, "valid_days", days, 1, &lic->valid_days))
+		return false;
+	if (until != NULL)
+	{
+		MrCheck    *c = mr_alloc(ctx, sizeof(MrCheck));
+
+		if (c == NULL || !get_text(ctx, "valid_until", until, &c->rule))
+			return false;
+		c->id = "licence.valid_until";
+		c->on_fail = MR_ON_FAIL_MANUAL;
+		c->line = until->line;
+		c->column = until->column;
+		if (!compile_expr(ctx, svc, c, until, true))
+			return false;
+		if (c->nvars > svc->max_vars)
+			svc->max_vars = c->nvars;
+		lic->valid_until = c;
+	}
+
+	if ((v = map_opt(map, "data", NULL)) != NULL && !build_licence_data(ctx, svc, lic, v))
+		return false;
+
+	/* the GB/T 36904 identifier needs both codes */
+	tc = map_opt(map, "type_code", NULL);
+	ic = map_opt(map, "issuer_code", NULL);
+	if (tc != NULL)
+	{
+		bool		ok;
+
+		if (!get_text(ctx, "type_code", tc, &lic->type_code))
+			return false;
+		ok = (tc->len == MR_TYPE_CODE_LEN);
+		for (i = 0; i < tc->len && ok; i++)
+			ok = (tc->value[i] >= '0' && tc->value[i] <= '9') ||
+				(tc->value[i] >= 'A' && tc->value[i] <= 'Z');
+		if (!ok)
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, tc, "malformed licence type_code \"%s\"",
+						 mr_excerpt(buf, sizeof(buf), tc->value, tc->len));
+			mr_hint(ctx, "A GB/T 36904 licence type code has 21 digits and upper-case letters, such as \"11100000000013338W032\".");
+			return false;
+		}
+	}
+	if (ic != NULL)
+	{
+		if (!get_text(ctx, "issuer_code", ic, &lic->issuer_code))
+			return false;
+		if (!mr_uscc_valid(ic->value, ic->len))
+		{
+			mr_fail_node(ctx, MR_ERR_RULE, ic, "issuer_code \"%s\" is not a valid unified social credit code",
+						 mr_excerpt(buf, sizeof(buf), ic->value, ic->len));
+			mr_hint(ctx, "Give the issuing agency's 18-character code (GB 32100), whose last character is its check character.");
+			return false;
+		}
+	}
+	if ((tc == NULL) != (ic == NULL))
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, tc != NULL ? tc : ic, "licence has %s without %s",
+					 tc != NULL ? "type_code" : "issuer_code",
+					 tc != NULL ? "issuer_code" : "type_code");
+		mr_hint(ctx, "The GB/T 36904 identifier needs both the licence type code and the issuer's code; give both or neither.");
+		return false;
+	}
+	svc->licence = lic;
+	return true;
+}
+
+/* renews: the licence type an approval of this service renews (art. 50) */
+static bool
+build_renews(MrCtx *ctx, MrService *svc, const MrYNode *v)
+{
+	if (!get_text(ctx, "renews", v, &svc->renews) || !valid_licence_type(ctx, v))
+		return false;
+	if (svc->licence == NULL || strcmp(svc->licence->type, svc->renews) != 0)
+	{
+		mr_fail_node(ctx, MR_ERR_RULE, v, "service renews \"%s\" but does not issue it",
+					 svc->renews);
+		mr_hint(ctx, "A renewal (行政许可法 art. 50) issues a new licence of the same type: add a licence section with type: %s.",
+				svc->renews);
+		return false;
+	}
+	return true;
 }
 
 /* The kind's full step sequence, without step limits */
@@ -1100,6 +1461,8 @@ mr_build_service(MrCtx *ctx, const MrYDoc *doc)
 	if ((v = map_opt(root, "checks", NULL)) != NULL && !build_checks(ctx, svc, v))
 		return NULL;
 	if ((v = map_opt(root, "licence", &k)) != NULL && !build_licence(ctx, svc, k, v))
+		return NULL;
+	if ((v = map_opt(root, "renews", &k)) != NULL && !build_renews(ctx, svc, v))
 		return NULL;
 	if (!mr_build_policy(ctx, svc, root))
 		return NULL;

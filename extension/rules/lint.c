@@ -122,9 +122,121 @@ print_error(const char *path, const MrError *err, bool quiet)
 		printf("  hint: %s\n", err->hint);
 }
 
+/*
+ * Licence types across all the files linted: those issued, and those
+ * relied on (or_licence, licence_valid).  A type relied on that no file
+ * issues is a warning, not an error: its service may be loaded later.
+ */
+typedef struct LintRef
+{
+	const char *path;
+	int			line;
+	int			column;
+	char	   *type;
+	char	   *service;
+} LintRef;
+
+typedef struct LintTypes
+{
+	int			nissued;
+	char	  **issued;
+	int			nrefs;
+	LintRef    *refs;
+} LintTypes;
+
+/* strdup in C99 */
+static char *
+copy_string(const char *s)
+{
+	size_t		n = strlen(s) + 1;
+	char	   *p = malloc(n);
+
+	if (p != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+/* Remember the licence types one compiled file issues and relies on */
+static void
+collect_types(LintTypes *lt, const char *path, const MrRuleset *rs)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < rs->nservices; i++)
+	{
+		const MrService *svc = rs->services[i];
+
+		if (svc->licence != NULL)
+		{
+			char	  **p = realloc(lt->issued, sizeof(char *) * (size_t) (lt->nissued + 1));
+
+			if (p == NULL)
+				return;
+			lt->issued = p;
+			lt->issued[lt->nissued] = copy_string(svc->licence->type);
+			if (lt->issued[lt->nissued] != NULL)
+				lt->nissued++;
+		}
+		for (j = 0; j < svc->nlicence_refs; j++)
+		{
+			LintRef    *r = realloc(lt->refs, sizeof(LintRef) * (size_t) (lt->nrefs + 1));
+
+			if (r == NULL)
+				return;
+			lt->refs = r;
+			r = &lt->refs[lt->nrefs];
+			r->path = path;
+			r->line = svc->licence_refs[j].line;
+			r->column = svc->licence_refs[j].column;
+			r->type = copy_string(svc->licence_refs[j].type);
+			r->service = copy_string(svc->code);
+			if (r->type != NULL && r->service != NULL)
+				lt->nrefs++;
+		}
+	}
+}
+
+/* Warn about each licence type relied on but issued by no file; free all */
+static void
+warn_types(LintTypes *lt, bool quiet)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < lt->nrefs; i++)
+	{
+		LintRef    *r = &lt->refs[i];
+		bool		found = false;
+
+		for (j = 0; j < lt->nissued && !found; j++)
+			found = strcmp(lt->issued[j], r->type) == 0;
+		/* one warning per place, however often the rule names the type there */
+		for (j = 0; j < i && !found; j++)
+			found = lt->refs[j].path == r->path && lt->refs[j].line == r->line &&
+				lt->refs[j].column == r->column && strcmp(lt->refs[j].type, r->type) == 0;
+		if (!found)
+		{
+			printf("%s:%d:%d: warning: licence type \"%s\" is issued by no service in these files (service \"%s\")\n",
+				   r->path, r->line, r->column, r->type, r->service);
+			if (!quiet)
+				printf("  hint: Lint it together with the file of the service that issues it; it is accepted, as that service may be loaded later.\n");
+		}
+	}
+	for (i = 0; i < lt->nrefs; i++)
+	{
+		free(lt->refs[i].type);
+		free(lt->refs[i].service);
+	}
+	for (j = 0; j < lt->nissued; j++)
+		free(lt->issued[j]);
+	free(lt->issued);
+	free(lt->refs);
+}
+
 /* Lint one file; returns 0, 1 or 2 as the exit status would */
 static int
-lint_file(const char *path, bool quiet, bool verbose)
+lint_file(const char *path, bool quiet, bool verbose, LintTypes *lt)
 {
 	char	   *src;
 	size_t		len = 0;
@@ -154,7 +266,9 @@ lint_file(const char *path, bool quiet, bool verbose)
 		print_error(path, &err, quiet);
 		status = 1;
 	}
-	else if (verbose)
+	else
+		collect_types(lt, path, rs);
+	if (rs != NULL && verbose)
 	{
 		int			nchecks = 0;
 		int			i;
@@ -179,6 +293,7 @@ main(int argc, char **argv)
 	int			nfiles = 0;
 	int			status = 0;
 	int			i;
+	LintTypes	lt = {0, NULL, 0, NULL};
 
 	for (i = 1; i < argc; i++)
 	{
@@ -220,10 +335,11 @@ main(int argc, char **argv)
 		}
 		if (options && argv[i][0] == '-' && argv[i][1] != '\0')
 			continue;
-		s = lint_file(argv[i], quiet, verbose);
+		s = lint_file(argv[i], quiet, verbose, &lt);
 		if (s > status)
 			status = s;
 	}
+	warn_types(&lt, quiet);
 	fflush(stdout);
 	return status;
 }

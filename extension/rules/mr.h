@@ -177,7 +177,7 @@ typedef enum MrFunc
 	MR_F_MIN,					/* min(list) or min(list, x, expr) */
 	MR_F_MAX,
 	MR_F_MATERIAL,				/* material('name') -> bool */
-	MR_F_LICENCE_VALID			/* reserved: not available in this version */
+	MR_F_LICENCE_VALID			/* licence_valid('type', holder [, on date]) -> bool */
 } MrFunc;
 
 typedef struct MrLookup MrLookup;
@@ -282,7 +282,8 @@ typedef struct MrMaterial
 {
 	const char *name;
 	bool		required;
-	const char *or_licence;		/* NULL unless given (not available yet) */
+	const char *or_licence;		/* licence type standing in for it, or NULL */
+	const char *basis;			/* legal basis (the article), or NULL */
 	int			line;
 	struct MrCheck *waived_if;	/* "waived_if:" (credit lane): a boolean
 								 * expression; not required when true */
@@ -296,6 +297,7 @@ typedef struct MrCheck
 	const char *id;
 	const char *rule;			/* the expression source, NUL-terminated */
 	const char *message;		/* may be NULL */
+	const char *basis;			/* legal basis (the article), or NULL */
 	MrOnFail	on_fail;
 	MrExpr	   *expr;			/* typed, result type bool */
 	int			nvars;			/* variable slots needed */
@@ -319,13 +321,52 @@ typedef struct MrStep
 	int			line;
 } MrStep;
 
+/* One piece of a licence number template */
+typedef enum MrNumberPartKind
+{
+	MR_NUM_LITERAL,				/* text as written */
+	MR_NUM_YYYY,				/* {yyyy}: year of issue, 4 digits */
+	MR_NUM_YY,					/* {yy}: its last two digits */
+	MR_NUM_MM,					/* {mm}: month of issue, 2 digits */
+	MR_NUM_SEQ,					/* {seq:N}: per type and year, N digits */
+	MR_NUM_SERVICE				/* {service}: the service code */
+} MrNumberPartKind;
+
+typedef struct MrNumberPart
+{
+	MrNumberPartKind kind;
+	const char *text;			/* MR_NUM_LITERAL */
+	int			width;			/* MR_NUM_SEQ: 1..12 */
+} MrNumberPart;
+
+#define MR_SEQ_MAX_WIDTH	12
+#define MR_TYPE_CODE_LEN	21	/* GB/T 36904 licence type code */
+
+/* The licence: section, issued on approval */
 typedef struct MrLicence
 {
-	const char *type;
+	const char *type;			/* licence type code used by rules */
+	const char *name;			/* the licence's name (defaults to the service's) */
 	const char *number;			/* template, e.g. "ZTBA-{yyyy}-{seq:6}" */
-	int			valid_days;
+	int			nparts;
+	MrNumberPart *parts;
+	int			seq_width;		/* N of {seq:N} */
+	int			valid_days;		/* -1 when valid_until is given */
+	MrCheck    *valid_until;	/* expression of type date, or NULL */
+	int			ndata;
+	int		   *data;			/* field indexes copied into the licence */
+	const char *type_code;		/* GB/T 36904, or NULL */
+	const char *issuer_code;	/* issuing agency's USCC, or NULL */
 	int			line;
 } MrLicence;
+
+/* A licence type a service relies on (or_licence, licence_valid) */
+typedef struct MrLicenceRef
+{
+	const char *type;
+	int			line;
+	int			column;
+} MrLicenceRef;
 
 typedef struct MrTest
 {
@@ -337,6 +378,8 @@ typedef struct MrTest
 	const char *payload_json;	/* the payload mapping rendered as JSON */
 	int			nmaterials;
 	const char **materials;
+	int			nlicences;		/* licence types the applicant holds (valid) */
+	const char **licences;
 	int			ncommitments;	/* materials committed to (告知承诺) */
 	const char **commitments;
 	MrExpect	expect;
@@ -379,7 +422,10 @@ typedef struct MrService
 	MrCheck    *checks;
 	int			nsteps;			/* the kind's full sequence when absent */
 	MrStep	   *steps;
-	MrLicence  *licence;		/* NULL unless given (not available yet) */
+	MrLicence  *licence;		/* NULL unless the service issues one */
+	const char *renews;			/* licence type this service renews, or NULL */
+	int			nlicence_refs;
+	MrLicenceRef *licence_refs; /* licence types relied on, in file order */
 	MrPolicy   *policy;			/* kind policy only, else NULL */
 	int			ntests;
 	MrTest	   *tests;

@@ -222,6 +222,8 @@ extern bool mr_yaml_parse_int(const MrYNode *node, int64_t *out);
 
 /* document.c */
 extern MrService *mr_build_service(MrCtx *ctx, const MrYDoc *doc);
+extern bool mr_add_licence_ref(MrCtx *ctx, MrService *svc, const char *type,
+							   int line, int column);
 
 /* doctests.c */
 extern bool mr_build_tests(MrCtx *ctx, MrService *svc, const MrYNode *node);
@@ -232,6 +234,8 @@ extern MrPNode *mr_parse_expr(MrCtx *ctx, const char *rule, size_t len);
 /* typecheck.c */
 extern bool mr_typecheck_check(MrCtx *ctx, MrService *svc, MrCheck *check,
 							   const MrPNode *tree);
+extern bool mr_typecheck_date(MrCtx *ctx, MrService *svc, MrCheck *check,
+							  const MrPNode *tree);
 extern bool mr_typecheck_value(MrCtx *ctx, MrService *svc, MrCheck *check,
 							   const MrPNode *tree);
 extern bool mr_lookup_func(const char *name, size_t len, MrFunc *func);

@@ -73,7 +73,7 @@ static const FuncInfo funcs[] = {
 	{"min", MR_F_MIN, 1, 3},
 	{"max", MR_F_MAX, 1, 3},
 	{"material", MR_F_MATERIAL, 1, 1},
-	{"licence_valid", MR_F_LICENCE_VALID, 0, 99}
+	{"licence_valid", MR_F_LICENCE_VALID, 2, 3}
 };
 
 /* Every callable name, for suggestions */
@@ -1163,6 +1163,8 @@ literal_arg(Tc *t, const MrPNode *n, int argno, const char *fname)
 				 "argument %d of %s must be a text literal", argno, fname);
 	if (strcmp(fname, "matches") == 0)
 		mr_hint(t->ctx, "The pattern is compiled when the rules load; write it in quotes, such as matches(payload.plate, '^[A-Z]').");
+	else if (strcmp(fname, "licence_valid") == 0)
+		mr_hint(t->ctx, "Name the licence type in quotes, such as licence_valid('muck-transport-cert', applicant.id).");
 	else
 		mr_hint(t->ctx, "Name the material in quotes, such as material('contract').");
 	return false;
@@ -1200,13 +1202,6 @@ tc_call(Tc *t, const MrPNode *n)
 		if (funcs[i].func == func)
 			fi = &funcs[i];
 	fname = fi->name;
-	if (func == MR_F_LICENCE_VALID)
-	{
-		mr_fail_expr(t->ctx, MR_ERR_UNAVAILABLE, n->pos,
-					 "function licence_valid is not available in this version");
-		mr_hint(t->ctx, "Electronic licences come in a later version; check the material instead.");
-		return NULL;
-	}
 	if (n->nargs < fi->minargs || n->nargs > fi->maxargs ||
 		(fi->minargs == 1 && fi->maxargs == 3 && n->nargs == 2))
 	{
@@ -1275,6 +1270,33 @@ tc_call(Tc *t, const MrPNode *n)
 		case MR_F_MATCHES:
 			if (!literal_arg(t, n, 2, fname))
 				return NULL;
+			break;
+		case MR_F_LICENCE_VALID:
+			if (!literal_arg(t, n, 1, fname))
+				return NULL;
+			{
+				const MrPNode *ty = n->args[0];
+				int			line;
+				int			column;
+				size_t		j;
+				bool		ok = ty->str_len > 0 && ty->str_len <= MR_MAX_NAME_BYTES;
+
+				for (j = 0; j < ty->str_len && ok; j++)
+					ok = (ty->str[j] >= 'a' && ty->str[j] <= 'z') ||
+						(ty->str[j] >= '0' && ty->str[j] <= '9') ||
+						(j > 0 && (ty->str[j] == '-' || ty->str[j] == '_'));
+				if (!ok)
+				{
+					mr_fail_expr(t->ctx, MR_ERR_RULE, ty->pos, "invalid licence type \"%s\"",
+								 excerpt(buf, sizeof(buf), ty));
+					mr_hint(t->ctx, "A licence type is lower-case letters, digits, \"_\" and \"-\", such as 'muck-transport-cert'.");
+					return NULL;
+				}
+				mr_expr_position(t->ctx, ty->pos, &line, &column);
+				if (!mr_add_licence_ref(t->ctx, t->svc, mr_strdup(t->ctx, ty->str, ty->str_len),
+										line, column))
+					return NULL;
+			}
 			break;
 		default:
 			break;
@@ -1358,6 +1380,12 @@ tc_call(Tc *t, const MrPNode *n)
 			e->type = type_of(MR_TYPE_DATE);
 			break;
 		case MR_F_MATERIAL:
+			e->type = type_of(MR_TYPE_BOOL);
+			break;
+		case MR_F_LICENCE_VALID:
+			if (!check_arg(t, fname, 2, e->args[1], K(MR_TYPE_TEXT)) ||
+				(n->nargs == 3 && !check_arg(t, fname, 3, e->args[2], K(MR_TYPE_DATE))))
+				return NULL;
 			e->type = type_of(MR_TYPE_BOOL);
 			break;
 		default:
@@ -1468,5 +1496,26 @@ mr_typecheck_value(MrCtx *ctx, MrService *svc, MrCheck *check, const MrPNode *tr
 	if (e == NULL)
 		return false;
 	check->expr = e;
+	return true;
+}
+
+/*
+ * mr_typecheck_date builds check->expr for an expression whose value is a
+ * date (the licence's valid_until), or returns false with the error set.
+ */
+bool
+mr_typecheck_date(MrCtx *ctx, MrService *svc, MrCheck *check, const MrPNode *tree)
+{
+	char		buf[32];
+
+	if (!mr_typecheck_value(ctx, svc, check, tree))
+		return false;
+	if (check->expr->type.kind != MR_TYPE_DATE && check->expr->type.kind != MR_TYPE_ANY)
+	{
+		mr_fail_expr(ctx, MR_ERR_RULE, check->expr->pos, "valid_until must be a date expression, not %s",
+					 mr_type_name(check->expr->type, buf, sizeof(buf)));
+		mr_hint(ctx, "Give the licence's last day, such as payload.end_date or add_days(today(), 365).");
+		return false;
+	}
 	return true;
 }

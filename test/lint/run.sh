@@ -8,6 +8,7 @@
 #   VALGRIND=1 test/lint/run.sh run every linter call under valgrind
 #
 # cases/NAME.yaml must fail with exactly expected/NAME.out (exit status 1).
+# warn/NAME.yaml must pass with exactly the warnings of expected/warn-NAME.out.
 # valid/NAME.yaml must lint clean (no output, exit status 0).  Cases too big
 # or too deep to commit (10,000-deep YAML, an 8 MB source, 10,000 nested
 # parentheses...) are generated here into a temporary directory.  Each
@@ -88,6 +89,12 @@ run_case() {
 for f in "$here"/cases/*.yaml; do
 	name=$(basename "$f" .yaml)
 	run_case "$name" "$here/cases" 1 "$name.yaml"
+done
+
+# Warnings: accepted (exit status 0), with exactly expected/warn-NAME.out
+for f in "$here"/warn/*.yaml; do
+	name=$(basename "$f" .yaml)
+	run_case "warn-$name" "$here/warn" 0 "$name.yaml"
 done
 
 # Valid files lint clean, alone and together (-v summary)

@@ -64,12 +64,12 @@ SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: lengh
 	'22023', 'unknown function "lenght"', 'an unknown function is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n + 1, on_fail: reject}'))$$,
 	'22023', 'check rule must be a boolean expression, not int', 'a rule that is not boolean is refused');
-SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}', E'licence:\n  type: x\n  number: "X-{seq:6}"\n  valid_days: 365'))$$,
-	'0A000', 'the licence section is not available in this version', 'the licence section is refused for now');
-SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "licence_valid(''x'', applicant.id)", on_fail: reject}'))$$,
-	'0A000', 'function licence_valid is not available in this version', 'licence_valid is refused for now');
-SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}', E'materials:\n  permit: {required: true, or_licence: road-permit}'))$$,
-	'0A000', 'or_licence is not available in this version', 'or_licence is refused for now');
+SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}', E'licence:\n  type: x\n  number: "X-{yyyy}-{seq:6}-{dd}"\n  valid_days: 365'))$$,
+	'22023', 'unknown placeholder {dd} in licence number', 'a licence number with an unknown placeholder is refused');
+SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}', E'licence:\n  type: x\n  number: "X-{yyyy}-{seq:6}"\n  valid_days: 365\n  valid_until: today()'))$$,
+	'22023', 'licence has both valid_days and valid_until', 'a licence with two ends is refused');
+SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: payload.n >= 0, on_fail: reject}', E'materials:\n  permit: {required: true, or_licence: Road Permit}'))$$,
+	'22023', 'invalid licence type "Road Permit"', 'an or_licence that is not a licence type is refused');
 SELECT throws_ok($$SELECT miaopi.load_rules(pg_temp.doc('  - {id: a, rule: "' || repeat('(', 10000) || '1 > 0' || repeat(')', 10000) || '", on_fail: reject}'))$$,
 	'54000', 'expression is nested too deeply (more than 200 levels)', 'an expression nested 10,000 deep is program_limit_exceeded');
 

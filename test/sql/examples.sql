@@ -12,6 +12,8 @@ SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
 SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
 \set src `cat rules/housing-fund-rent-withdrawal.yaml`
 SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
+\set src `cat rules/muck-vehicle-road-pass.yaml`
+SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
 \set src `cat rules/tech-sme-rd-subsidy.yaml`
 SELECT service, version, checks, tests_passed FROM miaopi.load_rules(:'src');
 \set src `cat rules/employment-absorption-subsidy.yaml`
@@ -23,7 +25,7 @@ SELECT :nfiles AS rules_files, count(*) AS loaded
 FROM miaopi.service
 WHERE code IN ('muck-transport-filing', 'radiation-worker-certificate',
 			   'housing-fund-rent-withdrawal', 'tech-sme-rd-subsidy',
-			   'employment-absorption-subsidy');
+			   'employment-absorption-subsidy', 'muck-vehicle-road-pass');
 
 SELECT code, kind, calendar, statutory_days, promised_days, extension_days, warn_ratio, auto_approve
 FROM miaopi.service
