@@ -343,6 +343,29 @@ error_where(const MrError *err)
 }
 
 /*
+ * miaopi_source_utf8 returns a rules source argument in UTF-8, with its
+ * length, refusing one over the compiler's size limit (hint: what to do).
+ */
+char *
+miaopi_source_utf8(text *source, const char *hint, size_t *len)
+{
+	char	   *utf8;
+
+	*len = VARSIZE_ANY_EXHDR(source);
+	if (*len > MR_MAX_SOURCE_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("rules source is too large"),
+				 errdetail("The source has %zu bytes; the limit is %d.", *len, MR_MAX_SOURCE_BYTES),
+				 errhint("%s", hint)));
+	utf8 = (char *) pg_do_encoding_conversion((unsigned char *) VARDATA_ANY(source), *len,
+											  GetDatabaseEncoding(), PG_UTF8);
+	if (utf8 != VARDATA_ANY(source))
+		*len = strlen(utf8);
+	return utf8;
+}
+
+/*
  * miaopi_compile_or_error compiles src, raising the compiler's first error
  * with its SQLSTATE and position.
  */

@@ -52,6 +52,9 @@ extern MiaopiProgram *miaopi_program_build(MrService *svc, int64 ruleset_id,
  */
 extern MrArena *miaopi_arena_create(void);
 
+/* A rules source argument in UTF-8, refused over the size limit */
+extern char *miaopi_source_utf8(text *source, const char *hint, size_t *len);
+
 /*
  * Compile a rules source (UTF-8), ereport()ing any compiler error with its
  * position.  strict: lookup tables must resolve (load_rules).

@@ -388,17 +388,7 @@ miaopi_load_rules(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	len = VARSIZE_ANY_EXHDR(source);
-	if (len > MR_MAX_SOURCE_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("rules source is too large"),
-				 errdetail("The source has %zu bytes; the limit is %d.", len, MR_MAX_SOURCE_BYTES),
-				 errhint("Split the rules into several load_rules() calls.")));
-	utf8 = (char *) pg_do_encoding_conversion((unsigned char *) VARDATA_ANY(source), len,
-											  GetDatabaseEncoding(), PG_UTF8);
-	if (utf8 != VARDATA_ANY(source))
-		len = strlen(utf8);
+	utf8 = miaopi_source_utf8(source, "Split the rules into several load_rules() calls.", &len);
 
 	arena = miaopi_arena_create();
 	rs = miaopi_compile_or_error(arena, utf8, len, true);

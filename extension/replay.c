@@ -149,7 +149,7 @@ id_difference(char **a, int na, char **b, int nb, char **out)
 static MiaopiProgram *
 compile_candidate(text *source)
 {
-	size_t		len = VARSIZE_ANY_EXHDR(source);
+	size_t		len;
 	char	   *utf8;
 	MrArena    *arena;
 	MrRuleset  *rs;
@@ -157,16 +157,7 @@ compile_candidate(text *source)
 	MiaopiProgram *prog;
 	char	   *code;
 
-	if (len > MR_MAX_SOURCE_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("rules source is too large"),
-				 errdetail("The source has %zu bytes; the limit is %d.", len, MR_MAX_SOURCE_BYTES),
-				 errhint("Replay one service's document.")));
-	utf8 = (char *) pg_do_encoding_conversion((unsigned char *) VARDATA_ANY(source), len,
-											  GetDatabaseEncoding(), PG_UTF8);
-	if (utf8 != VARDATA_ANY(source))
-		len = strlen(utf8);
+	utf8 = miaopi_source_utf8(source, "Replay one service's document.", &len);
 
 	arena = miaopi_arena_create();
 	rs = miaopi_compile_or_error(arena, utf8, len, true);
