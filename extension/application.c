@@ -53,6 +53,7 @@ static SPIPlanPtr plan_chain_head = NULL;
 static SPIPlanPtr plan_system_head = NULL;
 static SPIPlanPtr plan_event_ledger = NULL;
 static SPIPlanPtr plan_event_batch = NULL;
+static SPIPlanPtr plan_event_one = NULL;
 static SPIPlanPtr plan_update_batch = NULL;
 
 MiaopiEventBuf *miaopi_event_buffer = NULL;
@@ -560,6 +561,70 @@ event_text_array(MiaopiEventBuf *buf, Datum *col, bool *cnull, size_t offset)
 	return make_array(col, cnull, buf->n, TEXTOID);
 }
 
+/* Empty buf after its events were written */
+static void
+event_buf_reset(MiaopiEventBuf *buf)
+{
+	buf->n = 0;
+	buf->cap = 0;
+	buf->ev = NULL;
+	buf->state = NULL;
+	buf->prev = NULL;
+	buf->has_prev = NULL;
+	buf->hash = NULL;
+	MemoryContextReset(buf->cxt);
+}
+
+/* A C string as a text Datum, or null */
+static Datum
+text_or_null(const char *s, char *null)
+{
+	*null = (s == NULL) ? 'n' : ' ';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/*
+ * event_insert_one writes buf's only event with a one-row INSERT: the
+ * common case (an act(), a licence issued inside the INSERT), which the
+ * batch form below would pay for with a tuplestore per unnest().
+ */
+static void
+event_insert_one(MiaopiEventBuf *buf)
+{
+	Oid			argtypes[12] = {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, JSONBOID, BYTEAOID, BYTEAOID, BYTEAOID};
+	Datum		values[12];
+	char		nulls[12];
+	const MiaopiLedgerEvent *ev = &buf->ev[0];
+	SPIPlanPtr	plan;
+
+	plan = miaopi_kept_plan(&plan_event_one,
+							"INSERT INTO miaopi.event (application_id, at, action, actor,"
+							" session_actor, from_status, to_status, comment, detail, state,"
+							" prev_hash, hash)"
+							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+							12, argtypes);
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(ev->application_id);
+	values[1] = TimestampTzGetDatum(ev->at);
+	values[2] = CStringGetTextDatum(ev->action);
+	values[3] = text_or_null(ev->actor, &nulls[3]);
+	values[4] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+	values[5] = text_or_null(ev->from_status, &nulls[5]);
+	values[6] = text_or_null(ev->to_status, &nulls[6]);
+	values[7] = text_or_null(ev->comment, &nulls[7]);
+	values[8] = JsonbPGetDatum(ev->detail);
+	values[9] = PointerGetDatum(miaopi_hash_bytea(buf->state[0]));
+	if (buf->has_prev[0])
+		values[10] = PointerGetDatum(miaopi_hash_bytea(buf->prev[0]));
+	else
+		nulls[10] = 'n';
+	values[11] = PointerGetDatum(miaopi_hash_bytea(buf->hash[0]));
+	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not record an event \"%s\"", ev->action);
+}
+
 /*
  * miaopi_event_buf_flush writes the events of buf in one INSERT, in the
  * order they were recorded, and empties it.
@@ -578,6 +643,12 @@ miaopi_event_buf_flush(MiaopiEventBuf *buf)
 
 	if (buf->n == 0)
 		return;
+	if (buf->n == 1)
+	{
+		event_insert_one(buf);
+		event_buf_reset(buf);
+		return;
+	}
 	plan = miaopi_kept_plan(&plan_event_batch,
 					 "INSERT INTO miaopi.event (application_id, at, action, actor,"
 					 " session_actor, from_status, to_status, comment, detail, state,"
@@ -622,15 +693,7 @@ miaopi_event_buf_flush(MiaopiEventBuf *buf)
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT ||
 		SPI_processed != (uint64) buf->n)
 		elog(ERROR, "could not record %d events", buf->n);
-
-	buf->n = 0;
-	buf->cap = 0;
-	buf->ev = NULL;
-	buf->state = NULL;
-	buf->prev = NULL;
-	buf->has_prev = NULL;
-	buf->hash = NULL;
-	MemoryContextReset(buf->cxt);
+	event_buf_reset(buf);
 }
 
 /* Collect one event in buf, to be chained and written later */
