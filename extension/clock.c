@@ -47,6 +47,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -71,6 +72,7 @@ typedef struct ClockFnCache
 	uint64		generation;		/* service cache generation of svc */
 	const MiaopiService *svc;	/* the service of the last row, or NULL */
 	Oid			light_oid[4];	/* miaopi.light labels, for clock_light */
+	TupleDesc	tupdesc;		/* clock_columns' result type, blessed */
 	int			len;			/* the last row's service code */
 	int			cap;
 	char	   *code;
@@ -254,7 +256,10 @@ miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
 }
 
 /* ---------------------------------------------------------------------
- * The functions behind view miaopi.clock.  All take the same arguments:
+ * The function behind view miaopi.clock, clock_columns(), and the ten
+ * one-column functions the 1.0 view called (miaopi--1.0.sql still creates
+ * them, so a 1.0 installation keeps working until ALTER EXTENSION UPDATE
+ * drops them).  All take the same arguments:
  * (service_code, status, submitted_at, accepted_at, decided_at, closed_at,
  *  promised_due, statutory_due, step_due, paused_at, paused_days,
  *  clock_flags)
@@ -441,10 +446,25 @@ miaopi_clock_provisional(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(k.provisional);
 }
 
+/* The OID of light's label of enum type typid, looked up once per call site */
+static Oid
+light_oid(ClockFnCache *fc, Oid typid, MiaopiLight light)
+{
+	if (!OidIsValid(fc->light_oid[0]))
+	{
+		int			i;
+
+		for (i = 0; i < 4; i++)
+			fc->light_oid[i] = DatumGetObjectId(DirectFunctionCall2(enum_in,
+																	CStringGetDatum(light_names[i]),
+																	ObjectIdGetDatum(typid)));
+	}
+	return fc->light_oid[light];
+}
+
 /*
  * SQL: miaopi.clock_light(...) returns miaopi.light, an enum: hashing and
- * sorting it is cheap, and it sorts by severity.  The labels' OIDs are
- * looked up once per call site.
+ * sorting it is cheap, and it sorts by severity.
  */
 PG_FUNCTION_INFO_V1(miaopi_clock_light);
 Datum
@@ -459,14 +479,10 @@ miaopi_clock_light(PG_FUNCTION_ARGS)
 	if (!OidIsValid(fc->light_oid[0]))
 	{
 		Oid			typid = get_fn_expr_rettype(fcinfo->flinfo);
-		int			i;
 
 		if (!OidIsValid(typid))
 			elog(ERROR, "could not determine the result type of clock_light");
-		for (i = 0; i < 4; i++)
-			fc->light_oid[i] = DatumGetObjectId(DirectFunctionCall2(enum_in,
-																	CStringGetDatum(light_names[i]),
-																	ObjectIdGetDatum(typid)));
+		return ObjectIdGetDatum(light_oid(fc, typid, k.light));
 	}
 	PG_RETURN_OID(fc->light_oid[k.light]);
 }
@@ -493,6 +509,74 @@ miaopi_clock_within_statutory(PG_FUNCTION_ARGS)
 	if (!clock_from_args(fcinfo, &k, 0) || k.within_statutory < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_BOOL(k.within_statutory == 1);
+}
+
+/* The columns of miaopi.clock_state, in order */
+enum
+{
+	CC_STEP, CC_ACCEPTED_AT, CC_PROMISED_DUE, CC_STATUTORY_DUE, CC_STEP_DUE,
+	CC_USED, CC_REMAINING, CC_PROVISIONAL, CC_LIGHT, CC_WITHIN_PROMISED,
+	CC_WITHIN_STATUTORY, CC_NCOLS
+};
+
+/* A timestamp column: NULL for NO_TS */
+static inline void
+ts_column(Datum *values, bool *nulls, int col, TimestampTz ts)
+{
+	nulls[col] = !MIAOPI_HAS_TS(ts);
+	values[col] = TimestampTzGetDatum(ts);
+}
+
+/*
+ * SQL: miaopi.clock_columns(...) returns miaopi.clock_state: every computed
+ * column of the clock view from one look at the row (the view calls it once
+ * per application, LATERAL).  NULL for an unknown service or status, as
+ * each column was NULL then.
+ */
+PG_FUNCTION_INFO_V1(miaopi_clock_columns);
+Datum
+miaopi_clock_columns(PG_FUNCTION_ARGS)
+{
+	MiaopiClock k;
+	ClockFnCache *fc;
+	Datum		values[CC_NCOLS];
+	bool		nulls[CC_NCOLS];
+
+	if (!clock_from_args(fcinfo, &k, MIAOPI_CLOCK_ALL))
+		PG_RETURN_NULL();
+	fc = (ClockFnCache *) fcinfo->flinfo->fn_extra;
+	if (fc->tupdesc == NULL)
+	{
+		TupleDesc	desc;
+		MemoryContext oldcxt;
+
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE ||
+			desc->natts != CC_NCOLS)
+			elog(ERROR, "clock_columns must return miaopi.clock_state");
+		oldcxt = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		fc->tupdesc = BlessTupleDesc(CreateTupleDescCopy(desc));
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	memset(nulls, false, sizeof(nulls));
+	nulls[CC_STEP] = (k.step == MIAOPI_STEP_NONE);
+	values[CC_STEP] = nulls[CC_STEP] ? (Datum) 0 :
+		PointerGetDatum(cstring_to_text(miaopi_step_name(k.step)));
+	ts_column(values, nulls, CC_ACCEPTED_AT, k.accepted_at);
+	ts_column(values, nulls, CC_PROMISED_DUE, k.promised_due);
+	ts_column(values, nulls, CC_STATUTORY_DUE, k.statutory_due);
+	ts_column(values, nulls, CC_STEP_DUE, k.step_due);
+	nulls[CC_USED] = nulls[CC_REMAINING] = !k.has_used;
+	values[CC_USED] = Int32GetDatum(k.used);
+	values[CC_REMAINING] = Int32GetDatum(k.remaining);
+	values[CC_PROVISIONAL] = BoolGetDatum(k.provisional);
+	values[CC_LIGHT] = ObjectIdGetDatum(light_oid(fc, TupleDescAttr(fc->tupdesc, CC_LIGHT)->atttypid,
+												  k.light));
+	nulls[CC_WITHIN_PROMISED] = (k.within_promised < 0);
+	values[CC_WITHIN_PROMISED] = BoolGetDatum(k.within_promised == 1);
+	nulls[CC_WITHIN_STATUTORY] = (k.within_statutory < 0);
+	values[CC_WITHIN_STATUTORY] = BoolGetDatum(k.within_statutory == 1);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(fc->tupdesc, values, nulls)));
 }
 
 /* ---------------------------------------------------------------------

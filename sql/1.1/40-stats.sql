@@ -8,9 +8,7 @@
 -- roles: miaopi_analyst EXECUTE miaopi.replay(text, timestamptz, timestamptz)
 -- roles: miaopi_analyst EXECUTE miaopi.ruleset_checks(bigint)
 -- roles: miaopi_analyst EXECUTE miaopi.local_date(timestamptz, text)
--- roles: miaopi_analyst EXECUTE miaopi.clock_promised_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
--- roles: miaopi_analyst EXECUTE miaopi.clock_statutory_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
--- roles: miaopi_analyst EXECUTE miaopi.clock_light(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
+-- roles: miaopi_analyst EXECUTE miaopi.clock_columns(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int)
 -- roles: (and, if 10-trust revokes them from PUBLIC: miaopi_analyst EXECUTE miaopi.now(),
 --         miaopi.working_days_between(timestamptz, timestamptz, text))
 -- (A view reads its tables with its owner's rights, but the functions it calls
@@ -128,10 +126,10 @@ WITH per AS (
 		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.promised_due) AS within_promised,
 		pg_catalog.count(*) FILTER (WHERE a.decided_at OPERATOR(pg_catalog.<=) a.statutory_due) AS within_statutory,
 		pg_catalog.count(*) FILTER (WHERE a.closed_at IS NULL AND a.decided_at IS NULL
-			AND miaopi.clock_promised_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags)
+			AND (miaopi.clock_columns(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags)).promised_due
 				OPERATOR(pg_catalog.<) miaopi.now()) AS open_past_promised,
 		pg_catalog.count(*) FILTER (WHERE a.closed_at IS NULL AND a.decided_at IS NULL
-			AND miaopi.clock_statutory_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags)
+			AND (miaopi.clock_columns(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags)).statutory_due
 				OPERATOR(pg_catalog.<) miaopi.now()) AS open_past_statutory,
 		pg_catalog.sum((a.clock_flags OPERATOR(pg_catalog.>>) 16) OPERATOR(pg_catalog.&) 255) AS steps,
 		pg_catalog.sum(((a.clock_flags OPERATOR(pg_catalog.>>) 5) OPERATOR(pg_catalog.&) 1)
@@ -357,7 +355,7 @@ used AS (
 				-- what miaopi.clock shows as used_working_days once decided: the
 				-- working days from acceptance to decision, less those paused
 				-- (a machine decision uses none); computed directly, it costs a
-				-- fifth of clock_used()
+				-- fifth of computing the clock (clock_columns())
 				FROM (SELECT a.service_code, CASE WHEN a.decided_by OPERATOR(pg_catalog.=) 'miaopi' THEN 0
 						ELSE miaopi.working_days_between(a.accepted_at, a.decided_at, s.calendar)
 							OPERATOR(pg_catalog.-) a.paused_days END AS v
@@ -374,7 +372,7 @@ lights AS (
 		pg_catalog.count(*) FILTER (WHERE l.light OPERATOR(pg_catalog.=) 'red') AS red,
 		pg_catalog.count(*) FILTER (WHERE l.light OPERATOR(pg_catalog.=) 'overdue') AS overdue
 	FROM miaopi.application a
-		CROSS JOIN LATERAL (SELECT miaopi.clock_light(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS light) l
+		CROSS JOIN LATERAL miaopi.clock_columns(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) l
 	WHERE a.closed_at IS NULL
 	GROUP BY a.service_code
 ),

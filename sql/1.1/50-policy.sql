@@ -62,24 +62,27 @@ SELECT
 	a.id AS application,
 	a.service_code AS service,
 	a.status,
-	miaopi.clock_step(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS step,
-	miaopi.clock_accepted_at(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS accepted_at,
-	miaopi.clock_promised_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS promised_due,
-	miaopi.clock_statutory_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS statutory_due,
-	miaopi.clock_step_due(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS step_due,
+	c.step,
+	c.accepted_at,
+	c.promised_due,
+	c.statutory_due,
+	c.step_due,
 	a.paused_at IS NOT NULL AS paused,
 	a.paused_days,
-	miaopi.clock_used(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS used_working_days,
-	miaopi.clock_remaining(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS remaining_working_days,
-	miaopi.clock_provisional(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS provisional,
-	miaopi.clock_light(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS light,
+	c.used_working_days,
+	c.remaining_working_days,
+	c.provisional,
+	c.light,
 	a.paused_at AS paused_since,
 	a.closed_at,
-	miaopi.clock_within_promised(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS within_promised,
-	miaopi.clock_within_statutory(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS within_statutory,
+	c.within_promised,
+	c.within_statutory,
 	a.verify_due,
 	miaopi.verify_light(a.service_code, a.status, a.verify_due, a.verified_at) AS verify_light
-FROM miaopi.application a;
+FROM miaopi.application a
+	CROSS JOIN LATERAL miaopi.clock_columns(a.service_code, a.status, a.submitted_at,
+		a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due,
+		a.step_due, a.paused_at, a.paused_days, a.clock_flags) c;
 COMMENT ON COLUMN miaopi.clock.verify_due IS
 	'End of the last working day to verify what was committed (告知承诺); NULL without commitments';
 COMMENT ON COLUMN miaopi.clock.verify_light IS

@@ -214,9 +214,23 @@ SET miaopi.clock_now = '2026-03-04 10:00+08';
 SELECT light, count(*) FROM miaopi.clock WHERE service LIKE 'ck-%' GROUP BY 1 ORDER BY 1;
 SELECT status, step, light, count(*) FROM miaopi.clock WHERE service LIKE 'ck-%'
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
--- the view's functions are internal but callable; unknown services give NULL
-SELECT miaopi.clock_light('no-such-service', 'pending', now(), NULL, NULL, NULL, NULL, NULL,
-	NULL, NULL, 0, 0) AS unknown_service;
+-- the view's function is internal but callable; an unknown service or status
+-- gives NULL (every computed column of the view NULL)
+SELECT miaopi.clock_columns('no-such-service', 'pending', now(), NULL, NULL, NULL, NULL, NULL,
+	NULL, NULL, 0, 0) IS NULL AS unknown_service;
+SELECT miaopi.clock_columns(service_code, 'no-such-status', submitted_at, NULL, NULL, NULL,
+	NULL, NULL, NULL, NULL, 0, 0) IS NULL AS unknown_status
+FROM miaopi.application WHERE id = :lic4;
+-- one call computes every column: the view scans each application once and
+-- calls clock_columns() once for it
+EXPLAIN (COSTS OFF) SELECT light, used_working_days, within_promised FROM miaopi.clock;
+SELECT c.light, c.step, c.used_working_days
+FROM miaopi.application a, miaopi.clock_columns(a.service_code, a.status, a.submitted_at,
+	a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due,
+	a.paused_at, a.paused_days, a.clock_flags) c
+WHERE a.id = :lic4
+EXCEPT
+SELECT light, step, used_working_days FROM miaopi.clock WHERE application = :lic4;
 
 DELETE FROM miaopi.scope WHERE role = 'regress_miaopi_clerk';
 DROP OWNED BY regress_miaopi_clerk;

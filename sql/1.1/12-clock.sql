@@ -1,0 +1,75 @@
+-- 1.1, the clock: one function computes every column of miaopi.clock.
+--
+-- 1.0's view called ten functions (clock_step ... clock_within_statutory),
+-- each taking the same twelve columns and each looking up the service and
+-- working out the clock again.  clock_columns() takes those columns once and
+-- returns all of the computed ones; the view calls it once per application,
+-- LATERAL, and the ten functions are dropped.  (The C symbols behind them
+-- stay in the library for databases still on 1.0.)
+--
+-- roles: miaopi_agency, miaopi_reviewer, miaopi_analyst EXECUTE
+--        miaopi.clock_columns(...) (15-roles lists them)
+
+CREATE TYPE miaopi.clock_state AS (
+	step			text,
+	accepted_at		timestamptz,
+	promised_due	timestamptz,
+	statutory_due	timestamptz,
+	step_due		timestamptz,
+	used_working_days int,
+	remaining_working_days int,
+	provisional		boolean,
+	light			miaopi.light,
+	within_promised	boolean,
+	within_statutory boolean
+);
+COMMENT ON TYPE miaopi.clock_state IS
+	'The computed columns of view miaopi.clock, as clock_columns() returns them';
+
+CREATE FUNCTION miaopi.clock_columns(service_code text, status text,
+	submitted_at timestamptz, accepted_at timestamptz, decided_at timestamptz,
+	closed_at timestamptz, promised_due timestamptz, statutory_due timestamptz,
+	step_due timestamptz, paused_at timestamptz, paused_days int, clock_flags int)
+RETURNS miaopi.clock_state
+AS 'MODULE_PATHNAME', 'miaopi_clock_columns'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION miaopi.clock_columns(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) IS
+	'The clock of one application at miaopi.now(), from its columns: step, dues, working days used and remaining, provisional, light, within the limits; NULL for an unknown service or status';
+REVOKE ALL ON FUNCTION miaopi.clock_columns(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) FROM PUBLIC;
+
+CREATE OR REPLACE VIEW miaopi.clock AS
+SELECT
+	a.id AS application,
+	a.service_code AS service,
+	a.status,
+	c.step,
+	c.accepted_at,
+	c.promised_due,
+	c.statutory_due,
+	c.step_due,
+	a.paused_at IS NOT NULL AS paused,
+	a.paused_days,
+	c.used_working_days,
+	c.remaining_working_days,
+	c.provisional,
+	c.light,
+	a.paused_at AS paused_since,
+	a.closed_at,
+	c.within_promised,
+	c.within_statutory
+FROM miaopi.application a
+	CROSS JOIN LATERAL miaopi.clock_columns(a.service_code, a.status, a.submitted_at,
+		a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due,
+		a.step_due, a.paused_at, a.paused_days, a.clock_flags) c;
+
+DROP FUNCTION miaopi.clock_step(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_accepted_at(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_promised_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_statutory_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_step_due(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_used(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_remaining(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_provisional(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_light(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_within_promised(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
+DROP FUNCTION miaopi.clock_within_statutory(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int);
