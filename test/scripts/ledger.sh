@@ -39,6 +39,14 @@ INSERT INTO miaopi.application (service_code, applicant_id, applicant_name, payl
 SELECT 'ledger-script', 'a' || g, CASE WHEN g % 3 = 0 THEN '某公司 ' || g END,
 	jsonb_build_object('n', g * 2 - 3, 'note', '«引号» "q" \ ' || g), ARRAY['合同', 'm' || g]
 FROM generate_series(1, 30) g;
+-- every kind of JSON the canonical form writes as jsonb's text output:
+-- escapes, control characters, nesting, numbers, empty containers and keys
+INSERT INTO miaopi.application (service_code, applicant_id, payload) VALUES
+	('ledger-script', 'json1', jsonb_build_object('n', 1,
+		'note', E'tab\there\nline\r \b\f \u0001\u001f \u007f "q" \\ / 渣土 «»',
+		'deep', '{"a": [1, 2.50, -0.0, 1e3, 0.000001, true, false, null, {}, [], {"x": {"y": []}}], "": "empty key", "b": {}}'::jsonb)),
+	('ledger-script', 'json2', '{"n": 2, "note": "", "list": [[[]]], "big": 123456789012345678901234567890.123}'),
+	('ledger-script', 'json3', jsonb_build_object('n', 3, 'note', repeat('長', 50) || E'\n' || repeat('x', 50)));
 SELECT miaopi.act(id, 'accept') FROM miaopi.application WHERE status = 'pending';
 SELECT miaopi.act(id, 'review', '初审 ' || id) FROM miaopi.application WHERE status = 'accepted' AND id % 2 = 0;
 SET miaopi.clock_now = '2027-01-20T10:00:00+08:00';
