@@ -256,7 +256,7 @@ miaopi_clock_compute(const MiaopiService *svc, const MiaopiAppRow *row,
 }
 
 /* ---------------------------------------------------------------------
- * The function behind view miaopi.clock, clock_columns(), and the ten
+ * The function behind view miaopi.clock, clock_columns(), and the eleven
  * one-column functions the 1.0 view called (miaopi--1.0.sql still creates
  * them, so a 1.0 installation keeps working until ALTER EXTENSION UPDATE
  * drops them).  All take the same arguments:

@@ -710,11 +710,11 @@ $$;
 -- ====================================================================
 -- 1.1, the clock: one function computes every column of miaopi.clock.
 --
--- 1.0's view called ten functions (clock_step ... clock_within_statutory),
+-- 1.0's view called eleven functions (clock_step ... clock_within_statutory),
 -- each taking the same twelve columns and each looking up the service and
 -- working out the clock again.  clock_columns() takes those columns once and
 -- returns all of the computed ones; the view calls it once per application,
--- LATERAL, and the ten functions are dropped.  (The C symbols behind them
+-- LATERAL, and the eleven functions are dropped.  (The C symbols behind them
 -- stay in the library for databases still on 1.0.)
 --
 -- roles: miaopi_agency, miaopi_reviewer, miaopi_analyst EXECUTE
