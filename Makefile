@@ -74,7 +74,7 @@ fuzz: test/fuzz/fuzz_rules
 # ---------------------------------------------------------------------
 # The two commands, and the rest
 # ---------------------------------------------------------------------
-.PHONY: test demo bench quiet-install fuzz deps lint-rules sql-check
+.PHONY: test demo bench valgrind quiet-install fuzz deps lint-rules sql-check
 
 deps:
 	@test/deps.sh
@@ -106,6 +106,12 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory quiet-install
 	@test/bench/run-bench.sh
+
+# The suite against a server under valgrind memcheck (slow; not in make test)
+valgrind: deps
+	$(MAKE) MIAOPI_CFLAGS=-Werror
+	$(MAKE) install
+	test/valgrind.sh
 
 lint-rules: miaopi-lint
 	./miaopi-lint rules/*.yaml

@@ -100,17 +100,20 @@ else
 fi
 rm -f /tmp/miaopi-ledger.$$.json /tmp/miaopi-ledger-bad.$$.json
 
-# 2. a row in flight while a seal runs is sealed by the next one
-psql -qX -v ON_ERROR_STOP=1 -d $db >/dev/null <<'SQL' &
+# 2. a row in flight while a seal runs is sealed by the next one (the
+# in-flight transaction stays open 4 s, times MIAOPI_TIME_SCALE: make
+# valgrind runs every process many times slower)
+hold=$((4 * ${MIAOPI_TIME_SCALE:-1}))
+psql -qX -v ON_ERROR_STOP=1 -d $db >/dev/null <<SQL &
 BEGIN;
 INSERT INTO miaopi.application (service_code, applicant_id, payload) VALUES ('ledger-script', 'late', '{"n": 2}');
-SELECT pg_sleep(4);
+SELECT pg_sleep($hold);
 COMMIT;
 SQL
 late=$!
 i=0
-until [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND state = 'active' AND pid <> pg_backend_pid()")" = 1 ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
+until [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep($hold)%' AND state = 'active' AND pid <> pg_backend_pid()")" = 1 ]; do
+	i=$((i + 1)); [ $i -lt $((100 * ${MIAOPI_TIME_SCALE:-1})) ] || break; sleep 0.1
 done
 q "INSERT INTO miaopi.application (service_code, applicant_id, payload) VALUES ('ledger-script', 'early', '{\"n\": 3}')" >/dev/null
 first=$(q "SELECT miaopi.seal()")
