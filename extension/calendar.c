@@ -616,6 +616,17 @@ calendar_lookup(const char *name)
 }
 
 /*
+ * miaopi_calendar_generation changes whenever the calendar cache is (or is
+ * about to be) rebuilt; 0 while a rebuild is pending, which no caller has
+ * stored.
+ */
+uint64
+miaopi_calendar_generation(void)
+{
+	return calendar_cache_stale ? 0 : calendar_generation;
+}
+
+/*
  * calendar_arg returns the calendar named by text argument argno of an SQL
  * function, remembering it in fn_extra while the cache generation holds.
  */

@@ -42,6 +42,9 @@ extern int	miaopi_working_days_between_dates(const char *calendar, DateADT a,
 struct pg_tz;
 extern struct pg_tz *miaopi_calendar_timezone(const char *calendar);
 
+/* Changes whenever the calendar cache is rebuilt (calendar.c) */
+extern uint64 miaopi_calendar_generation(void);
+
 /* Local date of ts in the calendar's time zone */
 extern DateADT miaopi_calendar_local_date(const char *calendar, TimestampTz ts);
 

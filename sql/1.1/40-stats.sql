@@ -372,7 +372,7 @@ lights AS (
 		pg_catalog.count(*) FILTER (WHERE l.light OPERATOR(pg_catalog.=) 'red') AS red,
 		pg_catalog.count(*) FILTER (WHERE l.light OPERATOR(pg_catalog.=) 'overdue') AS overdue
 	FROM miaopi.application a
-		CROSS JOIN LATERAL miaopi.clock_columns(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags) l
+		CROSS JOIN LATERAL (SELECT (miaopi.clock_columns(a.service_code, a.status, a.submitted_at, a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due, a.step_due, a.paused_at, a.paused_days, a.clock_flags)).light) l
 	WHERE a.closed_at IS NULL
 	GROUP BY a.service_code
 ),

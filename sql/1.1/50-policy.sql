@@ -62,27 +62,27 @@ SELECT
 	a.id AS application,
 	a.service_code AS service,
 	a.status,
-	c.step,
-	c.accepted_at,
-	c.promised_due,
-	c.statutory_due,
-	c.step_due,
+	(c.k).step,
+	(c.k).accepted_at,
+	(c.k).promised_due,
+	(c.k).statutory_due,
+	(c.k).step_due,
 	a.paused_at IS NOT NULL AS paused,
 	a.paused_days,
-	c.used_working_days,
-	c.remaining_working_days,
-	c.provisional,
-	c.light,
+	(c.k).used_working_days,
+	(c.k).remaining_working_days,
+	(c.k).provisional,
+	(c.k).light,
 	a.paused_at AS paused_since,
 	a.closed_at,
-	c.within_promised,
-	c.within_statutory,
+	(c.k).within_promised,
+	(c.k).within_statutory,
 	a.verify_due,
 	miaopi.verify_light(a.service_code, a.status, a.verify_due, a.verified_at) AS verify_light
 FROM miaopi.application a
-	CROSS JOIN LATERAL miaopi.clock_columns(a.service_code, a.status, a.submitted_at,
+	CROSS JOIN LATERAL (SELECT miaopi.clock_columns(a.service_code, a.status, a.submitted_at,
 		a.accepted_at, a.decided_at, a.closed_at, a.promised_due, a.statutory_due,
-		a.step_due, a.paused_at, a.paused_days, a.clock_flags) c;
+		a.step_due, a.paused_at, a.paused_days, a.clock_flags) AS k) c;
 COMMENT ON COLUMN miaopi.clock.verify_due IS
 	'End of the last working day to verify what was committed (告知承诺); NULL without commitments';
 COMMENT ON COLUMN miaopi.clock.verify_light IS
