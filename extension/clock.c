@@ -66,17 +66,65 @@
 #include "service.h"
 #include "application.h"
 
-/* What the clock_* SQL functions keep in fn_extra */
+/*
+ * What the clock_* SQL functions keep in fn_extra: the services of the last
+ * few distinct codes seen (rows of a few services come interleaved), valid
+ * while the service cache generation holds.
+ */
+#define CLOCK_FN_SERVICES 4
+typedef struct ClockFnService
+{
+	int			len;			/* -1: empty */
+	char		code[64];		/* service codes are at most 63 bytes */
+	const MiaopiService *svc;	/* NULL: no such service */
+} ClockFnService;
+
 typedef struct ClockFnCache
 {
-	uint64		generation;		/* service cache generation of svc */
-	const MiaopiService *svc;	/* the service of the last row, or NULL */
+	uint64		generation;		/* service cache generation of services[] */
+	ClockFnService services[CLOCK_FN_SERVICES];
+	int			next;			/* the entry to replace next */
 	Oid			light_oid[4];	/* miaopi.light labels, for clock_light */
 	TupleDesc	tupdesc;		/* clock_columns' result type, blessed */
-	int			len;			/* the last row's service code */
-	int			cap;
-	char	   *code;
 } ClockFnCache;
+
+/* The service with code s (len bytes), through fc's entries */
+static const MiaopiService *
+clock_fn_service(ClockFnCache *fc, const char *s, int len)
+{
+	uint64		generation = miaopi_service_generation();
+	ClockFnService *e;
+	int			i;
+
+	if (fc->generation != generation || generation == 0)
+	{
+		for (i = 0; i < CLOCK_FN_SERVICES; i++)
+			fc->services[i].len = -1;
+		fc->generation = generation;
+	}
+	for (i = 0; i < CLOCK_FN_SERVICES; i++)
+	{
+		e = &fc->services[i];
+		if (e->len == len && memcmp(e->code, s, len) == 0)
+			return e->svc;
+	}
+	if (len >= (int) sizeof(e->code))
+		return miaopi_service_lookup(s, len, true);
+	e = &fc->services[fc->next];
+	fc->next = (fc->next + 1) % CLOCK_FN_SERVICES;
+	e->svc = miaopi_service_lookup(s, len, true);
+	/* the lookup may have rebuilt the cache: entries are of the new generation */
+	if (fc->generation != miaopi_service_generation())
+	{
+		for (i = 0; i < CLOCK_FN_SERVICES; i++)
+			if (&fc->services[i] != e)
+				fc->services[i].len = -1;
+		fc->generation = miaopi_service_generation();
+	}
+	e->len = len;
+	memcpy(e->code, s, len);
+	return e->svc;
+}
 
 static const char *const light_names[] = {"green", "yellow", "red", "overdue"};
 
@@ -299,25 +347,9 @@ clock_from_args(FunctionCallInfo fcinfo, MiaopiClock *k, int want)
 	if (fc == NULL)
 	{
 		fc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ClockFnCache));
-		fc->len = -1;
 		fcinfo->flinfo->fn_extra = fc;
 	}
-	if (fc->generation == miaopi_service_generation() &&
-		fc->len == len && memcmp(fc->code, s, len) == 0)
-		svc = fc->svc;
-	else
-	{
-		svc = miaopi_service_lookup(s, len, true);
-		if (fc->cap < len)
-		{
-			fc->cap = Max(len, 32);
-			fc->code = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, fc->cap);
-		}
-		fc->generation = miaopi_service_generation();
-		fc->svc = svc;
-		fc->len = len;
-		memcpy(fc->code, s, len);
-	}
+	svc = clock_fn_service(fc, s, len);
 	if (svc == NULL)
 		return false;
 
