@@ -575,14 +575,6 @@ event_buf_reset(MiaopiEventBuf *buf)
 	MemoryContextReset(buf->cxt);
 }
 
-/* A C string as a text Datum, or null */
-static Datum
-text_or_null(const char *s, char *null)
-{
-	*null = (s == NULL) ? 'n' : ' ';
-	return s ? CStringGetTextDatum(s) : (Datum) 0;
-}
-
 /*
  * event_insert_one writes buf's only event with a one-row INSERT: the
  * common case (an act(), a licence issued inside the INSERT), which the
@@ -608,11 +600,11 @@ event_insert_one(MiaopiEventBuf *buf)
 	values[0] = Int64GetDatum(ev->application_id);
 	values[1] = TimestampTzGetDatum(ev->at);
 	values[2] = CStringGetTextDatum(ev->action);
-	values[3] = text_or_null(ev->actor, &nulls[3]);
+	values[3] = text_datum(ev->actor, &nulls[3]);
 	values[4] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
-	values[5] = text_or_null(ev->from_status, &nulls[5]);
-	values[6] = text_or_null(ev->to_status, &nulls[6]);
-	values[7] = text_or_null(ev->comment, &nulls[7]);
+	values[5] = text_datum(ev->from_status, &nulls[5]);
+	values[6] = text_datum(ev->to_status, &nulls[6]);
+	values[7] = text_datum(ev->comment, &nulls[7]);
 	values[8] = JsonbPGetDatum(ev->detail);
 	values[9] = PointerGetDatum(miaopi_hash_bytea(buf->state[0]));
 	if (buf->has_prev[0])
