@@ -81,6 +81,9 @@ COMMENT ON FUNCTION miaopi.clock_columns(text, text, timestamptz, timestamptz, t
 	'The clock of one application at miaopi.now(), from its columns: step, dues, working days used and remaining, provisional, light, within the limits; NULL for an unknown service or status';
 REVOKE ALL ON FUNCTION miaopi.clock_columns(text, text, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, int, int) FROM PUBLIC;
 
+-- The 1.0 view depends on the functions dropped below, so it is redefined
+-- here first; 50-policy redefines it once more, the same way, with the
+-- commitment columns that fragment adds (verify_due, verify_light).
 CREATE OR REPLACE VIEW miaopi.clock AS
 SELECT
 	a.id AS application,
